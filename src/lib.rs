@@ -1,0 +1,16 @@
+//! OrderBroker platform library: every decision the CLI and the Lambda functions make lives here
+//! as plain functions over plain data; AWS calls stay at the edges.
+//!
+//! - [`calendar`]: the NYSE trading calendar (holidays, early closes, closures, DST).
+//! - [`warmup`]: the market warm-up plan (floors before each open and close) and its reconciliation.
+//! - [`warmup_aws`]: the warm-up's AWS edge (read target, forecast, history; write actions).
+//! - [`template`]: the SAM template as CloudFormation reads it (short-form intrinsics normalised).
+//! - [`samconfig`]: samconfig.toml, the one source of stack tags and deploy parameters.
+//! - [`tagging`]: the tagging policy and its build-time check.
+
+pub mod calendar;
+pub mod samconfig;
+pub mod tagging;
+pub mod template;
+pub mod warmup;
+pub mod warmup_aws;

@@ -1,0 +1,346 @@
+//! `orderbroker`: the OrderBroker platform command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use orderbroker::calendar::{Calendar, Closed};
+use orderbroker::samconfig::{render_pairs, SamConfig};
+use orderbroker::tagging::check_template;
+use orderbroker::template::Template;
+use orderbroker::warmup::{self, Bounds, Forecast, Overrides, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "orderbroker",
+    version,
+    about = "OrderBroker platform tools: trading calendar, warm-up plan, deploy parameters, tagging policy",
+    long_about = "OrderBroker platform tools.\n\nRun from the repository root (paths default to ./template.yaml and ./samconfig.toml)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the NYSE sessions in a date range, one `YYYY-MM-DD,HH:MM,HH:MM` line each
+    /// (date, open, close; New York local time), oldest first
+    Calendar {
+        /// First date (inclusive)
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: chrono::NaiveDate,
+        /// Last date (inclusive)
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        to: chrono::NaiveDate,
+        #[command(flatten)]
+        closures: ClosureArgs,
+    },
+    /// Print the market warm-up plan for one day, offline: windows, floors and their sources
+    Plan(PlanArgs),
+    /// Read samconfig.toml: the full `sam deploy` parameter list, the stack tags, the stack name
+    #[command(subcommand)]
+    Samconfig(SamconfigCommand),
+    /// The tagging policy (CostCenter, Project=TradingPlatform, Service=OrderBroker)
+    #[command(subcommand)]
+    Tags(TagsCommand),
+}
+
+#[derive(Args)]
+struct ClosureArgs {
+    /// Extra market closures (comma-separated YYYY-MM-DD), as the MarketClosures parameter
+    #[arg(
+        long,
+        value_name = "DATES",
+        default_value = "",
+        env = "MARKET_CLOSURES"
+    )]
+    closures: String,
+}
+
+impl ClosureArgs {
+    fn calendar(&self) -> Result<Calendar> {
+        Ok(Calendar::new().with_closures(&self.closures)?)
+    }
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// The trading day to plan
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: chrono::NaiveDate,
+    /// Capacity forecast as `aws application-autoscaling get-predictive-scaling-forecast` prints
+    /// it (JSON with CapacityForecast.Timestamps and .Values); without it the configured floor
+    #[arg(long, value_name = "FILE")]
+    forecast: Option<PathBuf>,
+    /// Normal MinCapacity (the template's MinTasks)
+    #[arg(long, default_value_t = 3)]
+    baseline: u32,
+    /// MaxCapacity
+    #[arg(long, default_value_t = 30)]
+    max: u32,
+    /// Operator manual floor
+    #[arg(long)]
+    manual_floor: Option<u32>,
+    /// Operator pause switch
+    #[arg(long)]
+    paused: bool,
+    /// Headroom factor over the forecast or history peak
+    #[arg(long, default_value_t = Settings::default().safety_factor)]
+    safety_factor: f64,
+    /// Floor with neither forecast nor history
+    #[arg(long, default_value_t = Settings::default().fallback_floor)]
+    fallback_floor: u32,
+    /// Print the plan as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    closures: ClosureArgs,
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// samconfig file
+    #[arg(long, default_value = "samconfig.toml")]
+    samconfig: PathBuf,
+    /// samconfig environment
+    #[arg(long, default_value = "default")]
+    config_env: String,
+}
+
+#[derive(Subcommand)]
+enum SamconfigCommand {
+    /// Print the COMPLETE --parameter-overrides value for `sam deploy`: samconfig's overrides,
+    /// CostCenter from the stack tags, then each --set (sam replaces, never merges, the list)
+    Overrides {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Extra KEY=VALUE, added or replacing (repeatable)
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+    },
+    /// Print the stack tags as a --tags value
+    Tags {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Print the stack name
+    StackName {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TagsCommand {
+    /// Fail (exit 1) when any resource of the template would deploy without the three tags
+    Check {
+        /// Template to check
+        #[arg(default_value = "template.yaml")]
+        template: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Ignore samconfig's stack tags: every resource must tag itself
+        #[arg(long)]
+        without_stack_tags: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("orderbroker: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Calendar { from, to, closures } => {
+            for s in closures.calendar()?.sessions(from, to)? {
+                println!(
+                    "{},{},{}",
+                    s.date,
+                    s.open.format("%H:%M"),
+                    s.close.format("%H:%M")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan(args) => plan(args),
+        Command::Samconfig(cmd) => samconfig(cmd),
+        Command::Tags(TagsCommand::Check {
+            template,
+            config,
+            without_stack_tags,
+        }) => {
+            let t = Template::load(&template)?;
+            let stack_tags = if without_stack_tags {
+                Vec::new()
+            } else {
+                SamConfig::load(&config.samconfig, &config.config_env)?.stack_tags()?
+            };
+            let report = check_template(&t, &stack_tags);
+            println!(
+                "{}: {} resources tagged, {} not taggable in CloudFormation (left to the tag-enforcer), {} findings",
+                template.display(),
+                report.compliant.len(),
+                report.not_in_template.len(),
+                report.findings.len()
+            );
+            for f in &report.findings {
+                println!("  {f}");
+            }
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+    }
+}
+
+fn plan(args: PlanArgs) -> Result<ExitCode> {
+    let calendar = args.closures.calendar()?;
+    let settings = Settings {
+        safety_factor: args.safety_factor,
+        fallback_floor: args.fallback_floor,
+        ..Settings::default()
+    };
+    let session = match calendar.closed(args.date)? {
+        Some(why) => {
+            let why = match why {
+                Closed::Weekend => "weekend".to_string(),
+                Closed::Holiday(name) => name.to_string(),
+                Closed::Closure(reason) => reason,
+            };
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"date": args.date, "trading": false, "reason": why, "windows": []})
+                );
+            } else {
+                println!("{}: market closed ({why}): no capacity changes", args.date);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => calendar
+            .session(args.date)?
+            .context("a trading day has a session")?,
+    };
+    let forecast = match &args.forecast {
+        Some(path) => Some(read_forecast(path)?),
+        None => None,
+    };
+    let now = orderbroker::calendar::local_instant(args.date, chrono::NaiveTime::MIN)?;
+    let overrides = Overrides {
+        paused: args.paused,
+        manual_floor: args.manual_floor,
+    };
+    let plan = warmup::plan(&warmup::Inputs {
+        now,
+        sessions: &[session],
+        recent: &[],
+        forecast: forecast.as_ref(),
+        history: &[],
+        bounds: Bounds {
+            baseline_min: args.baseline,
+            max: args.max,
+        },
+        overrides: &overrides,
+        settings: &settings,
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tz = orderbroker::calendar::EXCHANGE_TZ;
+    let hm = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%H:%M").to_string();
+    println!(
+        "{}: open {} close {}{} (New York time)",
+        session.date,
+        session.open.format("%H:%M"),
+        session.close.format("%H:%M"),
+        if session.is_early_close() {
+            ", early close"
+        } else {
+            ""
+        }
+    );
+    for w in &plan.windows {
+        println!(
+            "  {:<5} spike {}-{}: raise MinCapacity to {} at {}, restore {} at {}",
+            format!("{:?}", w.window.spike).to_lowercase(),
+            hm(w.window.spike_start),
+            hm(w.window.spike_end),
+            w.floor,
+            hm(w.window.raise_at),
+            plan.restore_floor,
+            hm(w.window.restore_at),
+        );
+        println!("        because: {}", w.reason);
+    }
+    for n in &plan.notes {
+        println!("  note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_forecast(path: &std::path::Path) -> Result<Forecast> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read forecast {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("forecast {} is not JSON", path.display()))?;
+    let cap = &v["CapacityForecast"];
+    let stamps = cap["Timestamps"]
+        .as_array()
+        .with_context(|| format!("{}: no CapacityForecast.Timestamps list", path.display()))?
+        .iter()
+        .map(|t| {
+            let s = t.as_str().context("a timestamp is not a string")?;
+            Ok(chrono::DateTime::parse_from_rfc3339(s)
+                .with_context(|| format!("timestamp {s:?} is not RFC 3339"))?
+                .with_timezone(&chrono::Utc))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let values = cap["Values"]
+        .as_array()
+        .with_context(|| format!("{}: no CapacityForecast.Values list", path.display()))?
+        .iter()
+        .map(|v| v.as_f64().context("a forecast value is not a number"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Forecast::from_capacity(&stamps, &values)?)
+}
+
+fn samconfig(cmd: SamconfigCommand) -> Result<ExitCode> {
+    match cmd {
+        SamconfigCommand::Overrides { config, set } => {
+            let c = SamConfig::load(&config.samconfig, &config.config_env)?;
+            let extra = set
+                .iter()
+                .map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            println!("{}", render_pairs(&c.deploy_overrides(&extra)?)?);
+        }
+        SamconfigCommand::Tags { config } => {
+            let c = SamConfig::load(&config.samconfig, &config.config_env)?;
+            println!("{}", render_pairs(&c.stack_tags()?)?);
+        }
+        SamconfigCommand::StackName { config } => {
+            let c = SamConfig::load(&config.samconfig, &config.config_env)?;
+            let name = c
+                .get_str("stack_name")
+                .context("samconfig has no stack_name")?;
+            println!("{name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
