@@ -17,9 +17,11 @@ export PATH := $(abspath $(TOOLS)/bin):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 # One target dir for the workspace, the CLI and every function: the AWS SDK compiles once.
 export CARGO_TARGET_DIR ?= $(abspath target)
-ORDERBROKER := cargo run --quiet --bin orderbroker --
+# The CLI binary. `make test` uses the one `cargo test` just built (building it again with
+# `cargo run` would compile the AWS SDK a second time: dev-dependency features differ).
+ORDERBROKER := $(CARGO_TARGET_DIR)/debug/orderbroker
 
-.PHONY: help setup test lint rust-checks template-checks build deploy clean
+.PHONY: help setup test rust-checks template-checks cli build deploy clean
 
 help:
 	@echo "make test    - install tools if missing, then fmt, clippy, cargo test, tag policy,"
@@ -56,8 +58,14 @@ rust-checks:
 	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 
-template-checks:
+cli:
+	[ -x $(ORDERBROKER) ] || cargo build --quiet --bin orderbroker
+
+template-checks: cli
 	$(ORDERBROKER) tags check template.yaml
+	mkdir -p .aws-sam
+	$(TOOLS)/bin/python scripts/sam-translate.py template.yaml > .aws-sam/translated.json
+	$(ORDERBROKER) tags check .aws-sam/translated.json --without-stack-tags
 	$(CFN_LINT) template.yaml -a cfn_lint_serverless.rules
 	$(SAM) validate --lint --region $(REGION)
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
@@ -72,6 +80,7 @@ build:
 # After every deploy the market warm-up runs once: a stack update can reset MinCapacity and must
 # not leave the next open uncovered until the next scheduled run.
 deploy: setup build
+	cargo build --quiet --bin orderbroker
 	OVERRIDES="$$($(ORDERBROKER) samconfig overrides)"; \
 	if grep -q 'vpc-REPLACE' samconfig.toml; then \
 	  $(SAM) deploy --guided --parameter-overrides "$$OVERRIDES"; \

@@ -4,13 +4,17 @@
 //! - [`calendar`]: the NYSE trading calendar (holidays, early closes, closures, DST).
 //! - [`warmup`]: the market warm-up plan (floors before each open and close) and its reconciliation.
 //! - [`warmup_aws`]: the warm-up's AWS edge (read target, forecast, history; write actions).
+//! - [`validation`]: synthetic trades against a listener and the pass/fail verdict.
+//! - [`hook`]: CodeDeploy lifecycle hooks: run the validation, report exactly one status.
 //! - [`template`]: the SAM template as CloudFormation reads it (short-form intrinsics normalised).
 //! - [`samconfig`]: samconfig.toml, the one source of stack tags and deploy parameters.
 //! - [`tagging`]: the tagging policy and its build-time check.
 
 pub mod calendar;
+pub mod hook;
 pub mod samconfig;
 pub mod tagging;
 pub mod template;
+pub mod validation;
 pub mod warmup;
 pub mod warmup_aws;

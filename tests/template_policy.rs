@@ -1231,3 +1231,92 @@ fn market_warmup_runs_hourly_and_in_session_in_new_york_time_with_alarms() {
         .collect()
     );
 }
+
+// ------------------------------------------------------------------ deployment gates
+
+#[test]
+fn deployment_gates_are_codedeploy_hook_functions_in_the_vpc_that_may_only_report_status() {
+    let t = template();
+    let hooks: Vec<_> = t
+        .resources_of_type("AWS::Serverless::Function")
+        .filter(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "traffic-validator")
+        .collect();
+    assert_eq!(hooks.len(), 2);
+    let stack = samconfig().get_str("stack_name").unwrap().to_string();
+    let mut listeners = Vec::new();
+    for h in &hooks {
+        let name = h.prop("FunctionName").unwrap()["Fn::Sub"].as_str().unwrap();
+        assert!(
+            name.starts_with("CodeDeployHook_"),
+            "{name}: the Limited role invokes only this prefix"
+        );
+        assert!(name.replace("${AWS::StackName}", &stack).len() <= 64);
+        assert_eq!(
+            h.prop("VpcConfig.SecurityGroupIds"),
+            Some(&json!([{"Ref": "ValidatorSecurityGroup"}]))
+        );
+        assert_eq!(
+            h.prop("VpcConfig.SubnetIds")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        let env = h.prop("Environment.Variables").unwrap();
+        listeners.push(env["LISTENER"].as_str().unwrap().to_string());
+        let st = function_statements(h);
+        assert_eq!(st.len(), 1, "{}: only the status call", h.id);
+        assert_eq!(
+            st[0]["Action"],
+            "codedeploy:PutLifecycleEventHookExecutionStatus"
+        );
+        let res = st[0]["Resource"]["Fn::Sub"].as_str().unwrap();
+        assert!(
+            res.ends_with(":deploymentgroup:${CodeDeployApplication}/${DeploymentGroup}"),
+            "{res}"
+        );
+        assert!(h
+            .prop("EventInvokeConfig.DestinationConfig.OnFailure.Destination")
+            .is_some());
+        // The Lambda timeout leaves the validation's budget plus its reserve.
+        let timeout = h.prop("Timeout").unwrap().as_u64().unwrap();
+        let run: u64 = env["MAX_RUN_SECONDS"].as_str().unwrap().parse().unwrap();
+        let reserve: u64 = env["REPORT_RESERVE_SECONDS"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(run + reserve <= timeout, "{}", h.id);
+        assert_eq!(env["HEALTH_PATH"], r#ref("HealthCheckPath"));
+    }
+    listeners.sort();
+    assert_eq!(listeners, vec!["production", "test"]);
+    let test = hooks
+        .iter()
+        .find(|h| h.prop("Environment.Variables.LISTENER") == Some(&json!("test")))
+        .unwrap();
+    assert_eq!(
+        test.prop("Environment.Variables.TEST_LISTENER_URL"),
+        Some(&json!({"Fn::Sub": "http://${LoadBalancer.DNSName}:9090"}))
+    );
+    let prod = hooks
+        .iter()
+        .find(|h| h.prop("Environment.Variables.LISTENER") == Some(&json!("production")))
+        .unwrap();
+    assert_eq!(
+        prod.prop("Environment.Variables.PRODUCTION_LISTENER_URL.Fn::If.1"),
+        Some(&json!({"Fn::Sub": "https://${CertificateHostName}"})),
+        "with HTTPS the production check uses the certificate's host name"
+    );
+    // The deployment group's role may invoke them: Limited policy (CodeDeployHook_* only).
+    let outputs = t.section("Outputs");
+    assert_eq!(
+        outputs["TestTrafficHookFunctionName"]["Value"],
+        r#ref(test.id)
+    );
+    assert_eq!(
+        outputs["ProductionTrafficHookFunctionName"]["Value"],
+        r#ref(prod.id)
+    );
+}
