@@ -6,6 +6,8 @@
 //! - [`warmup_aws`]: the warm-up's AWS edge (read target, forecast, history; write actions).
 //! - [`validation`]: synthetic trades against a listener and the pass/fail verdict.
 //! - [`hook`]: CodeDeploy lifecycle hooks: run the validation, report exactly one status.
+//! - [`warm_pool`]: the standby task count N (model, hysteresis, the tracked metric).
+//! - [`warm_pool_aws`]: the warm pool's AWS edge (measure starts and load, publish N).
 //! - [`template`]: the SAM template as CloudFormation reads it (short-form intrinsics normalised).
 //! - [`samconfig`]: samconfig.toml, the one source of stack tags and deploy parameters.
 //! - [`tagging`]: the tagging policy and its build-time check.
@@ -16,5 +18,7 @@ pub mod samconfig;
 pub mod tagging;
 pub mod template;
 pub mod validation;
+pub mod warm_pool;
+pub mod warm_pool_aws;
 pub mod warmup;
 pub mod warmup_aws;

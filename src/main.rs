@@ -40,6 +40,9 @@ enum Command {
     },
     /// Print the market warm-up plan for one day, offline: windows, floors and their sources
     Plan(PlanArgs),
+    /// The warm pool (standby tasks)
+    #[command(subcommand)]
+    WarmPool(WarmPoolCommand),
     /// Read samconfig.toml: the full `sam deploy` parameter list, the stack tags, the stack name
     #[command(subcommand)]
     Samconfig(SamconfigCommand),
@@ -98,6 +101,44 @@ struct PlanArgs {
     json: bool,
     #[command(flatten)]
     closures: ClosureArgs,
+}
+
+#[derive(Subcommand)]
+enum WarmPoolCommand {
+    /// Run the standby-task model and print N with its reasoning: on a file of inputs
+    /// (`--input`, the JSON `--json` prints back as `inputs`), or measured from the account
+    Recommend(RecommendArgs),
+}
+
+#[derive(Args)]
+struct RecommendArgs {
+    /// Model inputs as JSON (task_starts, healthy_threshold, health_interval_seconds, load,
+    /// per_task_capacity, settings); see events/warm-pool-model-input.json
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["cluster", "service"])]
+    input: Option<PathBuf>,
+    /// ECS cluster (outputs ClusterName), to measure from the account
+    #[arg(long, requires = "service")]
+    cluster: Option<String>,
+    /// ECS service (outputs ServiceName)
+    #[arg(long, requires = "cluster")]
+    service: Option<String>,
+    /// Region
+    #[arg(long, default_value = "us-east-2")]
+    region: String,
+    /// Scaling target CPU % (the template's CpuTargetValue): one task's capacity
+    #[arg(long, default_value_t = 60.0)]
+    cpu_target: f64,
+    /// Target-group healthy threshold and interval (the template uses 2 x 5 s)
+    #[arg(long, default_value_t = 2)]
+    healthy_threshold: u32,
+    #[arg(long, default_value_t = 5)]
+    health_interval: u32,
+    /// Settings as JSON (min, max, safety_factor, ...), as in the SSM parameter
+    #[arg(long, default_value = "{}")]
+    settings: String,
+    /// Print the recommendation and its inputs as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -172,6 +213,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Plan(args) => plan(args),
+        Command::WarmPool(WarmPoolCommand::Recommend(args)) => recommend(args),
         Command::Samconfig(cmd) => samconfig(cmd),
         Command::Tags(TagsCommand::Check {
             template,
@@ -286,6 +328,68 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
     }
     for n in &plan.notes {
         println!("  note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn recommend(args: RecommendArgs) -> Result<ExitCode> {
+    use orderbroker::warm_pool::{self, ModelInputs};
+    use orderbroker::warm_pool_aws::{measure, parse_settings, PoolConfig};
+    let inputs: ModelInputs = match (&args.input, &args.cluster, &args.service) {
+        (Some(path), _, _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("{} is not warm-pool model input", path.display()))?
+        }
+        (None, Some(cluster), Some(service)) => {
+            let settings = parse_settings("--settings", &args.settings)?;
+            let cfg = PoolConfig {
+                cluster: cluster.clone(),
+                service: service.clone(),
+                stack: String::new(),
+                namespace: String::new(),
+                settings_parameter: String::new(),
+                safe_default: settings.min,
+                per_task_capacity: args.cpu_target,
+                healthy_threshold: args.healthy_threshold,
+                health_interval_seconds: args.health_interval,
+                history_days: 10,
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(args.region.clone()))
+                    .load()
+                    .await;
+                measure(
+                    &aws_sdk_ecs::Client::new(&sdk),
+                    &aws_sdk_cloudwatch::Client::new(&sdk),
+                    &cfg,
+                    settings,
+                    chrono::Utc::now(),
+                )
+                .await
+            })
+            .context("measuring from the account (credentials from the standard chain)")?
+        }
+        _ => anyhow::bail!(
+            "give --input FILE, or --cluster and --service to measure from the account"
+        ),
+    };
+    let r = warm_pool::recommend(&inputs);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"recommendation": r, "inputs": inputs})
+            )?
+        );
+    } else {
+        println!("standby tasks N = {}", r.n);
+        for line in &r.reasoning {
+            println!("  {line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

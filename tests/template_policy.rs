@@ -1320,3 +1320,100 @@ fn deployment_gates_are_codedeploy_hook_functions_in_the_vpc_that_may_only_repor
         r#ref(prod.id)
     );
 }
+
+// ------------------------------------------------------------------ warm pool
+
+#[test]
+fn target_tracking_keeps_demand_plus_n_standby_tasks_through_metric_math() {
+    let t = template();
+    let tracking: Vec<_> = t
+        .resources_of_type("AWS::ApplicationAutoScaling::ScalingPolicy")
+        .filter(|p| p.prop("PolicyType") == Some(&json!("TargetTrackingScaling")))
+        .collect();
+    assert_eq!(
+        tracking.len(),
+        1,
+        "the standby-aware policy replaces the plain CPU one"
+    );
+    let cfg = tracking[0]
+        .prop("TargetTrackingScalingPolicyConfiguration")
+        .unwrap();
+    assert!(cfg.get("PredefinedMetricSpecification").is_none());
+    assert_eq!(cfg["TargetValue"], r#ref("CpuTargetValue"));
+    let metrics = cfg["CustomizedMetricSpecification"]["Metrics"]
+        .as_array()
+        .unwrap();
+    let by_id = |id: &str| {
+        metrics
+            .iter()
+            .find(|m| m["Id"] == id)
+            .unwrap_or_else(|| panic!("query {id}"))
+    };
+    // Only the final expression returns data.
+    let returning: Vec<_> = metrics.iter().filter(|m| m["ReturnData"] == true).collect();
+    assert_eq!(returning.len(), 1);
+    assert_eq!(returning[0]["Id"], "tracked");
+    assert_eq!(
+        returning[0]["Expression"],
+        json!({"Fn::Sub": "IF(desired > 0, (cpu * running + n * ${CpuTargetValue}) / desired, n * ${CpuTargetValue})"}),
+        "the expression orderbroker::warm_pool::tracked_metric implements"
+    );
+    assert_eq!(
+        by_id("n")["Expression"],
+        json!({"Fn::Sub": "FILL(standby, ${StandbyTasksDefault})"})
+    );
+    let metric = |id: &str| {
+        let m = &by_id(id)["MetricStat"]["Metric"];
+        (
+            m["Namespace"].as_str().unwrap().to_string(),
+            m["MetricName"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(metric("cpu"), ("AWS/ECS".into(), "CPUUtilization".into()));
+    assert_eq!(
+        metric("running"),
+        ("ECS/ContainerInsights".into(), "RunningTaskCount".into())
+    );
+    assert_eq!(
+        metric("desired"),
+        ("ECS/ContainerInsights".into(), "DesiredTaskCount".into())
+    );
+    assert_eq!(
+        metric("standby"),
+        ("OrderBroker/WarmPool".into(), "StandbyTasks".into())
+    );
+
+    // The warm-pool function publishes N every minute and never touches MinCapacity/policies.
+    let f = t
+        .resources_of_type("AWS::Serverless::Function")
+        .find(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "warm-pool")
+        .expect("warm-pool function");
+    assert_eq!(
+        f.prop("Events.EveryMinute.Properties.ScheduleExpression"),
+        Some(&json!("rate(1 minute)"))
+    );
+    let actions: BTreeSet<String> = function_statements(&f)
+        .iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        actions
+            .iter()
+            .all(|a| !a.starts_with("application-autoscaling:")),
+        "{actions:?}"
+    );
+    let publish = function_statements(&f)
+        .into_iter()
+        .find(|s| s["Action"] == "cloudwatch:PutMetricData")
+        .unwrap();
+    assert_eq!(
+        publish["Condition"]["StringEquals"]["cloudwatch:namespace"],
+        "OrderBroker/WarmPool"
+    );
+    assert_eq!(
+        f.prop("Environment.Variables.STANDBY_DEFAULT"),
+        Some(&r#ref("StandbyTasksDefault")),
+        "failure paths publish the same default FILL assumes"
+    );
+}
