@@ -10,6 +10,8 @@ PYTHON   ?= python3
 REGION   ?= us-east-2
 TOOLS    := .venv/tools
 CHECKOV  := .venv/checkov
+MOTO     := .venv/moto
+MOTO_PORT ?= 5055
 SAM      := $(TOOLS)/bin/sam
 CFN_LINT := $(TOOLS)/bin/cfn-lint
 # sam build finds cargo-lambda (and its zig) on PATH.
@@ -29,7 +31,7 @@ help:
 	@echo "make deploy  - the same set-up, then sam build && sam deploy (guided on first use)"
 
 # ------------------------------------------------------------------ set-up
-setup: $(TOOLS)/.installed $(CHECKOV)/.installed .venv/.rust-targets
+setup: $(TOOLS)/.installed $(CHECKOV)/.installed $(MOTO)/.installed .venv/.rust-targets
 
 $(TOOLS)/.installed: requirements/tools.txt
 	rm -rf $(TOOLS)
@@ -43,6 +45,12 @@ $(CHECKOV)/.installed: requirements/checkov.txt
 	$(CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@
 
+$(MOTO)/.installed: requirements/moto.txt
+	rm -rf $(MOTO)
+	$(PYTHON) -m venv $(MOTO)
+	$(MOTO)/bin/pip install --quiet --disable-pip-version-check -r requirements/moto.txt
+	touch $@
+
 .venv/.rust-targets:
 	mkdir -p .venv
 	rustup component add rustfmt clippy
@@ -53,10 +61,15 @@ $(CHECKOV)/.installed: requirements/checkov.txt
 test: setup rust-checks template-checks build
 	@echo "make test: all checks passed"
 
+# cargo test runs with a moto server on 127.0.0.1 for the moto-backed tests; it is stopped
+# whatever the outcome.
 rust-checks:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
-	cargo test --workspace
+	$(MOTO)/bin/moto_server -H 127.0.0.1 -p $(MOTO_PORT) > .venv/moto.log 2>&1 & MOTO_PID=$$!; \
+	trap 'kill $$MOTO_PID 2>/dev/null' EXIT; \
+	$(MOTO)/bin/python scripts/wait-port.py $(MOTO_PORT); \
+	MOTO_ENDPOINT=http://127.0.0.1:$(MOTO_PORT) cargo test --workspace
 
 cli:
 	[ -x $(ORDERBROKER) ] || cargo build --quiet --bin orderbroker
@@ -76,12 +89,13 @@ build:
 # ------------------------------------------------------------------ deploy
 # sam deploy --parameter-overrides REPLACES samconfig's list (aws-sam-cli issue 2380), so the
 # full list comes from `orderbroker samconfig overrides`: samconfig's own values plus CostCenter
-# from the stack tags. Guided while samconfig still holds the placeholder VPC.
+# from the stack tags, plus TagPolicyNonce (new every deploy, so the Custom::TagPolicy resource
+# runs each time). Guided while samconfig still holds the placeholder VPC.
 # After every deploy the market warm-up runs once: a stack update can reset MinCapacity and must
 # not leave the next open uncovered until the next scheduled run.
 deploy: setup build
 	cargo build --quiet --bin orderbroker
-	OVERRIDES="$$($(ORDERBROKER) samconfig overrides)"; \
+	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ))"; \
 	if grep -q 'vpc-REPLACE' samconfig.toml; then \
 	  $(SAM) deploy --guided --parameter-overrides "$$OVERRIDES"; \
 	else \

@@ -196,12 +196,7 @@ where
                 Verdict::Fail(why) => (false, why.clone(), Some(report)),
             },
             Ok(Err(join)) if join.is_panic() => {
-                let payload = join.into_panic();
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic".into());
+                let msg = crate::edge::panic_message(join.into_panic());
                 (false, format!("validation panicked: {msg}"), None)
             }
             Ok(Err(join)) => (false, format!("validation task failed: {join}"), None),

@@ -8,13 +8,19 @@
 //! - [`hook`]: CodeDeploy lifecycle hooks: run the validation, report exactly one status.
 //! - [`warm_pool`]: the standby task count N (model, hysteresis, the tracked metric).
 //! - [`warm_pool_aws`]: the warm pool's AWS edge (measure starts and load, publish N).
+//! - [`custom_resource`]: the CloudFormation custom-resource protocol (answers on every path).
+//! - [`tag_enforcer`], [`tag_enforcer_aws`]: the run-time tag policy (inventory, ARNs, tagging).
 //! - [`template`]: the SAM template as CloudFormation reads it (short-form intrinsics normalised).
 //! - [`samconfig`]: samconfig.toml, the one source of stack tags and deploy parameters.
 //! - [`tagging`]: the tagging policy and its build-time check.
 
 pub mod calendar;
+pub mod custom_resource;
+pub mod edge;
 pub mod hook;
 pub mod samconfig;
+pub mod tag_enforcer;
+pub mod tag_enforcer_aws;
 pub mod tagging;
 pub mod template;
 pub mod validation;

@@ -2,11 +2,11 @@
 //! settings (SSM), size N with [`crate::warm_pool`], publish `StandbyTasks` and
 //! `TaskStartSeconds`. It never writes MinCapacity and never edits scaling policies.
 
+use crate::edge::{from_smithy, to_smithy};
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
 };
 use aws_sdk_ecs::types::DesiredStatus;
-use aws_smithy_types::DateTime as SmithyTime;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -105,14 +105,6 @@ pub struct PoolReport {
     pub recommendation: Option<Recommendation>,
     pub task_start_seconds: Option<f64>,
     pub degraded: Vec<String>,
-}
-
-fn to_smithy(t: DateTime<Utc>) -> SmithyTime {
-    SmithyTime::from_secs(t.timestamp())
-}
-
-fn from_smithy(t: &SmithyTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 /// Reads the operator settings document (`{}` = defaults).

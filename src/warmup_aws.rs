@@ -3,13 +3,13 @@
 //!
 //! The decisions are all in [`crate::warmup`]; this module only moves data in and out.
 
+use crate::edge::{from_smithy, to_smithy};
 use aws_sdk_applicationautoscaling::types::{
     ScalableDimension, ScalableTargetAction, ServiceNamespace,
 };
 use aws_sdk_cloudwatch::types::{
     Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
 };
-use aws_smithy_types::DateTime as SmithyTime;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -162,14 +162,6 @@ pub struct RunReport {
     pub next_spike_covered: bool,
     pub notes: Vec<String>,
     pub errors: Vec<String>,
-}
-
-fn to_smithy(t: DateTime<Utc>) -> SmithyTime {
-    SmithyTime::from_secs(t.timestamp())
-}
-
-fn from_smithy(t: &SmithyTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
 /// One warm-up run at `now`.

@@ -1056,6 +1056,15 @@ fn make_deploy_passes_the_full_override_list_not_a_partial_one() {
         );
     }
     assert!(make.contains("samconfig overrides"));
+    // The per-deploy nonce rides along with the full list (never alone).
+    let overrides_line = make
+        .lines()
+        .find(|l| l.contains("$(ORDERBROKER) samconfig overrides"))
+        .unwrap();
+    assert!(
+        overrides_line.contains("--set TagPolicyNonce=$$(date"),
+        "{overrides_line}"
+    );
     // ... and runs the market warm-up right after it (a stack update may reset MinCapacity).
     let deploy = &make[make.find("\ndeploy:").expect("a deploy target")..];
     let sam_deploy = deploy.find("$(SAM) deploy").unwrap();
@@ -1416,4 +1425,55 @@ fn target_tracking_keeps_demand_plus_n_standby_tasks_through_metric_math() {
         Some(&r#ref("StandbyTasksDefault")),
         "failure paths publish the same default FILL assumes"
     );
+}
+
+// ------------------------------------------------------------------ tagging policy (run time)
+
+#[test]
+fn the_tag_policy_runs_last_on_every_deploy_and_hourly_with_tag_keys_limited() {
+    let t = template();
+    let cr = only(&t, "Custom::TagPolicy");
+    assert_eq!(cr.prop("DeployNonce"), Some(&r#ref("TagPolicyNonce")));
+    assert_eq!(cr.prop("CostCenter"), Some(&r#ref("CostCenter")));
+    let timeout = cr.prop("ServiceTimeout").unwrap().as_u64().unwrap();
+    let f = t.resource("TagEnforcerFunction").unwrap();
+    assert_eq!(
+        cr.prop("ServiceToken"),
+        Some(&json!({"Fn::GetAtt": ["TagEnforcerFunction", "Arn"]}))
+    );
+    assert!(
+        f.prop("Timeout").unwrap().as_u64().unwrap() < timeout,
+        "answers before CloudFormation gives up"
+    );
+    // Created after every other unconditional resource.
+    let deps: BTreeSet<&str> = cr.depends_on().into_iter().collect();
+    for r in t.resources() {
+        if r.id == cr.id || r.id == f.id || r.condition().is_some() {
+            continue;
+        }
+        assert!(deps.contains(r.id), "TagPolicy must wait for {}", r.id);
+    }
+    assert_eq!(
+        f.prop("Events.Hourly.Properties.ScheduleExpression"),
+        Some(&json!("rate(1 hour)"))
+    );
+    let st = function_statements(&f);
+    let write = st
+        .iter()
+        .find(|s| as_list(&s["Action"]).contains(&json!("tag:TagResources")))
+        .unwrap();
+    assert_eq!(
+        write["Condition"],
+        json!({"ForAllValues:StringEquals": {"aws:TagKeys": ["CostCenter", "Project", "Service"]}})
+    );
+    let inventory = st
+        .iter()
+        .find(|s| s["Action"] == "cloudformation:ListStackResources")
+        .unwrap();
+    assert_eq!(inventory["Resource"], r#ref("AWS::StackId"));
+    let alarm = t
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .find(|a| a.prop("MetricName") == Some(&json!("NonCompliantResources")))
+        .expect("non-compliance alarm");
+    assert_eq!(alarm.prop("TreatMissingData"), Some(&json!("breaching")));
 }

@@ -8,22 +8,10 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .without_time()
-        .init();
+    orderbroker::edge::init_tracing();
     // Bad configuration fails every invocation with the reason, rather than the init.
     let cfg = WarmupConfig::from_env(|k| std::env::var(k).ok());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(std::time::Duration::from_secs(20))
-                .build(),
-        )
-        .load()
-        .await;
+    let sdk = orderbroker::edge::sdk_config(std::time::Duration::from_secs(20)).await;
     let clients = Clients {
         autoscaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),

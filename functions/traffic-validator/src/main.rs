@@ -3,7 +3,7 @@
 //! (LISTENER=production, for AfterAllowTraffic). All logic is in `orderbroker::hook` and
 //! `orderbroker::validation`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use orderbroker::hook::{emf_line, handle, report_failure, HookConfig};
@@ -12,21 +12,9 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .without_time()
-        .init();
+    orderbroker::edge::init_tracing();
     let cfg = HookConfig::from_env(|k| std::env::var(k).ok());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .load()
-        .await;
+    let sdk = orderbroker::edge::sdk_config(Duration::from_secs(5)).await;
     let codedeploy = aws_sdk_codedeploy::Client::new(&sdk);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -35,11 +23,7 @@ async fn main() -> Result<(), Error> {
     let (cfg, codedeploy, http) = (&cfg, &codedeploy, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Budget from the Lambda deadline (epoch ms), not from the configured timeout.
-        let left_ms = event
-            .context
-            .deadline
-            .saturating_sub(chrono::Utc::now().timestamp_millis() as u64);
-        let deadline = Instant::now() + Duration::from_millis(left_ms);
+        let deadline = orderbroker::edge::deadline(event.context.deadline);
         let cfg = match cfg {
             Ok(c) => c,
             Err(e) => {

@@ -11,21 +11,9 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
-        .without_time()
-        .init();
+    orderbroker::edge::init_tracing();
     let cfg = PoolConfig::from_env(|k| std::env::var(k).ok());
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder()
-                .operation_timeout(Duration::from_secs(10))
-                .build(),
-        )
-        .load()
-        .await;
+    let sdk = orderbroker::edge::sdk_config(Duration::from_secs(10)).await;
     let clients = PoolClients {
         ecs: aws_sdk_ecs::Client::new(&sdk),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),

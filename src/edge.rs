@@ -1,0 +1,53 @@
+//! Small pieces every AWS edge and Lambda `main` shares: logging set-up, the SDK configuration,
+//! the deadline, SDK time conversions and panic messages.
+
+use std::time::{Duration, Instant};
+
+use aws_smithy_types::DateTime as SmithyTime;
+use chrono::{DateTime, Utc};
+
+/// Structured JSON logs to stdout (Lambda's JSON log format keeps them as they are).
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
+
+/// The SDK configuration from the environment, with a bound on every operation so a stuck call
+/// cannot eat the Lambda's deadline.
+pub async fn sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(operation_timeout)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+/// The invocation's deadline (Lambda gives epoch milliseconds) as an `Instant`.
+pub fn deadline(epoch_ms: u64) -> Instant {
+    let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    Instant::now() + Duration::from_millis(epoch_ms.saturating_sub(now_ms))
+}
+
+pub fn to_smithy(t: DateTime<Utc>) -> SmithyTime {
+    SmithyTime::from_secs(t.timestamp())
+}
+
+pub fn from_smithy(t: &SmithyTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+/// The message of a caught panic.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}

@@ -1,0 +1,348 @@
+//! The tag enforcer's AWS edge: inventory (CloudFormation + the service's tasks), current tags
+//! (Resource Groups Tagging API), corrections (`TagResources`, 20 ARNs a call, throttling retried,
+//! `FailedResourcesMap` reported), and the `NonCompliantResources` metric.
+//!
+//! A tag never rolls the trading stack back: every AWS failure here is reported (Data, logs,
+//! metric, alarm), not thrown.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use serde::Deserialize;
+
+use crate::tag_enforcer::{
+    batches, missing, required_tags, target, ArnContext, EnforceReport, StackResource, Target,
+};
+
+/// The SDK clients a run uses.
+#[derive(Debug, Clone)]
+pub struct EnforcerClients {
+    pub cloudformation: aws_sdk_cloudformation::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub ecs: aws_sdk_ecs::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+/// The function's environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnforcerConfig {
+    /// `AWS::StackId` (an ARN: also gives partition, region and account).
+    pub stack_id: String,
+    pub stack_name: String,
+    pub cost_center: String,
+    pub cluster: String,
+    pub namespace: String,
+}
+
+impl EnforcerConfig {
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let req = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(format!("{k} is not set"))
+        };
+        let stack_id = req("STACK_ID")?;
+        if ArnContext::from_stack_id(&stack_id).is_none() {
+            return Err(format!(
+                "STACK_ID={stack_id:?} is not a CloudFormation stack ARN"
+            ));
+        }
+        Ok(EnforcerConfig {
+            stack_id,
+            stack_name: req("STACK_NAME")?,
+            cost_center: req("COST_CENTER")?,
+            cluster: req("CLUSTER_NAME")?,
+            namespace: get("METRICS_NAMESPACE").unwrap_or_else(|| "OrderBroker/Tagging".into()),
+        })
+    }
+}
+
+/// The custom resource's properties.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagPolicyProperties {
+    pub cost_center: String,
+    /// Changes on every deploy so CloudFormation calls the resource each time.
+    #[serde(default)]
+    pub deploy_nonce: Option<String>,
+    #[serde(default)]
+    pub service_token: Option<String>,
+}
+
+/// Reads the properties: malformed ones are a template error and FAIL the deploy.
+pub fn parse_properties(v: &serde_json::Value) -> Result<TagPolicyProperties, String> {
+    let p: TagPolicyProperties = serde_json::from_value(v.clone())
+        .map_err(|e| format!("Custom::TagPolicy properties are malformed: {e}"))?;
+    if p.cost_center.trim().is_empty() {
+        return Err("Custom::TagPolicy property CostCenter is empty".into());
+    }
+    Ok(p)
+}
+
+fn msg<E: std::error::Error + 'static>(op: &str, e: E) -> String {
+    format!(
+        "{op}: {}",
+        aws_smithy_types::error::display::DisplayErrorContext(&e)
+    )
+}
+
+/// One enforcement run with `cost_center` as the CostCenter value.
+pub async fn enforce(
+    c: &EnforcerClients,
+    cfg: &EnforcerConfig,
+    cost_center: &str,
+) -> EnforceReport {
+    let mut report = EnforceReport::default();
+    let Some(mut ctx) = ArnContext::from_stack_id(&cfg.stack_id) else {
+        report.errors.push("stack id is not an ARN".into());
+        return report;
+    };
+    let resources = match list_stack_resources(&c.cloudformation, &cfg.stack_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            report.errors.push(e);
+            return report;
+        }
+    };
+    ctx.codedeploy_application = resources
+        .iter()
+        .find(|r| r.resource_type == "AWS::CodeDeploy::Application")
+        .map(|r| r.physical_id.clone());
+    let mut arns: Vec<String> = Vec::new();
+    for r in &resources {
+        match target(r, &ctx) {
+            Target::Arn(a) => arns.push(a),
+            Target::Untaggable(_) => report.untaggable += 1,
+        }
+    }
+    match list_tasks(&c.ecs, &cfg.cluster).await {
+        Ok(tasks) => arns.extend(tasks),
+        Err(e) => report.errors.push(e),
+    }
+    arns.sort();
+    arns.dedup();
+
+    let current = match current_tags(&c.tagging, &arns).await {
+        Ok(t) => t,
+        Err(e) => {
+            report.errors.push(e);
+            report.failed = arns.len();
+            return report;
+        }
+    };
+    let required = required_tags(cost_center);
+    let empty = BTreeMap::new();
+    let needing: Vec<String> = arns
+        .iter()
+        .filter(|a| !missing(current.get(*a).unwrap_or(&empty), &required).is_empty())
+        .cloned()
+        .collect();
+    report.compliant = arns.len() - needing.len();
+
+    let tags: HashMap<String, String> = required.into_iter().collect();
+    let mut failed: Vec<String> = Vec::new();
+    for batch in batches(&needing) {
+        report.tag_calls += 1;
+        match tag_batch(&c.tagging, &batch, &tags).await {
+            Ok(f) => failed.extend(f),
+            Err(e) => failed.extend(batch.iter().map(|a| format!("{a}: {e}"))),
+        }
+    }
+    report.failed = failed.len();
+    report.fixed = needing.len() - failed.len();
+    report.failures = failed.into_iter().take(10).collect();
+    report
+}
+
+async fn list_stack_resources(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<Vec<StackResource>, String> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = cfn
+            .list_stack_resources()
+            .stack_name(stack)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| msg("ListStackResources", e))?;
+        for s in page.stack_resource_summaries() {
+            let status = s.resource_status().map(|x| x.as_str()).unwrap_or_default();
+            let Some(physical) = s.physical_resource_id().filter(|p| !p.is_empty()) else {
+                continue;
+            };
+            if status.starts_with("DELETE") {
+                continue;
+            }
+            out.push(StackResource {
+                logical_id: s.logical_resource_id().unwrap_or_default().to_string(),
+                resource_type: s.resource_type().unwrap_or_default().to_string(),
+                physical_id: physical.to_string(),
+            });
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+async fn list_tasks(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| msg("ListTasks", e))?;
+        out.extend(page.task_arns().iter().cloned());
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Current tags by ARN (an ARN the API does not return has no tags).
+async fn current_tags(
+    tagging: &aws_sdk_resourcegroupstagging::Client,
+    arns: &[String],
+) -> Result<BTreeMap<String, BTreeMap<String, String>>, String> {
+    let mut out = BTreeMap::new();
+    for chunk in arns.chunks(100) {
+        let mut token: Option<String> = None;
+        loop {
+            let page = with_throttling_retry(|| {
+                tagging
+                    .get_resources()
+                    .set_resource_arn_list(Some(chunk.to_vec()))
+                    .set_pagination_token(token.clone())
+                    .send()
+            })
+            .await
+            .map_err(|e| msg("GetResources", e))?;
+            for m in page.resource_tag_mapping_list() {
+                let tags = m
+                    .tags()
+                    .iter()
+                    .map(|t| (t.key().to_string(), t.value().to_string()))
+                    .collect();
+                if let Some(a) = m.resource_arn() {
+                    out.insert(a.to_string(), tags);
+                }
+            }
+            match page.pagination_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Tags one batch; returns `arn: reason` for each ARN the API could not tag.
+async fn tag_batch(
+    tagging: &aws_sdk_resourcegroupstagging::Client,
+    batch: &[String],
+    tags: &HashMap<String, String>,
+) -> Result<Vec<String>, String> {
+    let out = with_throttling_retry(|| {
+        tagging
+            .tag_resources()
+            .set_resource_arn_list(Some(batch.to_vec()))
+            .set_tags(Some(tags.clone()))
+            .send()
+    })
+    .await
+    .map_err(|e| msg("TagResources", e))?;
+    let mut failed: Vec<String> = out
+        .failed_resources_map()
+        .map(|m| {
+            m.iter()
+                .map(|(arn, f)| {
+                    format!(
+                        "{arn}: {} {}",
+                        f.error_code().map(|c| c.as_str()).unwrap_or("error"),
+                        f.error_message().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    failed.sort();
+    Ok(failed)
+}
+
+/// Retries a call while the service throttles (the tagging API allows about 15 requests/s),
+/// with backoff; other errors return at once.
+async fn with_throttling_retry<T, E, F, Fut>(
+    mut call: F,
+) -> Result<
+    T,
+    aws_sdk_resourcegroupstagging::error::SdkError<E, aws_smithy_runtime_api::http::Response>,
+>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+        Output = Result<
+            T,
+            aws_sdk_resourcegroupstagging::error::SdkError<
+                E,
+                aws_smithy_runtime_api::http::Response,
+            >,
+        >,
+    >,
+    E: aws_sdk_resourcegroupstagging::error::ProvideErrorMetadata + std::fmt::Display,
+{
+    let mut backoff = Duration::from_millis(250);
+    for attempt in 1.. {
+        match call().await {
+            Err(e)
+                if attempt < 6
+                    && e.as_service_error().is_some_and(|s| {
+                        s.code().is_some_and(|c| c.contains("Throttl"))
+                            || s.to_string().contains("Throttl")
+                    }) =>
+            {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(4));
+            }
+            other => return other,
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Publishes `NonCompliantResources` (what the run could not bring into line).
+pub async fn publish(
+    cw: &aws_sdk_cloudwatch::Client,
+    cfg: &EnforcerConfig,
+    report: &EnforceReport,
+) -> Result<(), String> {
+    let value = report.non_compliant();
+    cw.put_metric_data()
+        .namespace(&cfg.namespace)
+        .metric_data(
+            MetricDatum::builder()
+                .metric_name("NonCompliantResources")
+                .dimensions(
+                    Dimension::builder()
+                        .name("Stack")
+                        .value(&cfg.stack_name)
+                        .build(),
+                )
+                .value(value as f64)
+                .unit(StandardUnit::Count)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| msg("PutMetricData", e))?;
+    Ok(())
+}
