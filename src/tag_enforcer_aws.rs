@@ -11,6 +11,7 @@ use std::time::Duration;
 use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use serde::Deserialize;
 
+use crate::custom_resource::{Request, RequestKind, Success};
 use crate::tag_enforcer::{
     batches, missing, required_tags, target, ArnContext, EnforceReport, StackResource, Target,
 };
@@ -345,4 +346,43 @@ pub async fn publish(
         .await
         .map_err(|e| msg("PutMetricData", e))?;
     Ok(())
+}
+
+/// The `Custom::TagPolicy` handler: Delete is a no-op (tags stay on whatever remains); Create
+/// and Update enforce and answer SUCCESS with the counts in Data, whatever tagging did. Only
+/// malformed properties (a template error) or a misconfigured function answer FAILED.
+pub async fn handle_tag_policy(
+    clients: EnforcerClients,
+    cfg: Result<EnforcerConfig, String>,
+    req: Request,
+) -> Result<Success, String> {
+    let physical = format!("tag-policy:{}", req.logical_resource_id);
+    if req.kind == RequestKind::Delete {
+        return Ok(Success {
+            physical_resource_id: req.physical_resource_id.unwrap_or(physical),
+            data: serde_json::Map::new(),
+        });
+    }
+    let cfg = cfg.map_err(|e| format!("tag enforcer misconfigured: {e}"))?;
+    let props = parse_properties(&req.properties)?;
+    let report = enforce(&clients, &cfg, &props.cost_center).await;
+    tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "tag policy enforced");
+    if let Err(e) = publish(&clients.cloudwatch, &cfg, &report).await {
+        tracing::warn!(error = %e, "NonCompliantResources not published");
+    }
+    let data = match serde_json::json!({
+        "Compliant": report.compliant,
+        "Fixed": report.fixed,
+        "Failed": report.failed,
+        "Untaggable": report.untaggable,
+        "Errors": report.errors.join("; "),
+        "FirstFailures": report.failures.join("; "),
+    }) {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    Ok(Success {
+        physical_resource_id: physical,
+        data,
+    })
 }

@@ -1,6 +1,8 @@
 //! The run-time tag enforcer: ARN mapping on real physical-id shapes, and the enforcement run
 //! against mocked SDK clients (batches of 20, pagination, throttling, partial failures,
-//! untaggable types).
+//! untaggable types), and as the `Custom::TagPolicy` answer through a local ResponseURL server.
+
+mod support;
 
 use std::sync::{Arc, Mutex};
 
@@ -9,8 +11,11 @@ use aws_sdk_cloudwatch as cw;
 use aws_sdk_ecs as ecs;
 use aws_sdk_resourcegroupstagging as rgt;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use orderbroker::custom_resource::handle;
 use orderbroker::tag_enforcer::{target, ArnContext, StackResource, Target};
-use orderbroker::tag_enforcer_aws::{enforce, parse_properties, EnforcerClients, EnforcerConfig};
+use orderbroker::tag_enforcer_aws::{
+    enforce, handle_tag_policy, parse_properties, EnforcerClients, EnforcerConfig,
+};
 
 const STACK_ID: &str =
     "arn:aws:cloudformation:us-east-2:111122223333:stack/orderbroker/4d3e1c20-cb0f-11f0-9c7e-0a1b2c3d4e5f";
@@ -260,7 +265,9 @@ fn clients(
     let tag_rule = tag_resources;
     let mut all_rgt: Vec<&aws_smithy_mocks::Rule> = rgt_rules.iter().collect();
     all_rgt.push(&tag_rule);
-    let cw_rules: Vec<aws_smithy_mocks::Rule> = vec![];
+    let cw_rules = vec![mock!(cw::Client::put_metric_data)
+        .match_requests(|r| r.namespace() == Some("OrderBroker/Tagging"))
+        .then_output(|| cw::operation::put_metric_data::PutMetricDataOutput::builder().build())];
     let clients = EnforcerClients {
         cloudformation: mock_client!(cfn, RuleMode::MatchAny, &cfn_rules),
         tagging: mock_client!(rgt, RuleMode::MatchAny, all_rgt),
@@ -341,4 +348,105 @@ fn malformed_properties_are_a_template_error() {
     ] {
         assert!(parse_properties(&bad).is_err(), "{bad}");
     }
+}
+
+/// Answers one Custom::TagPolicy event through a local ResponseURL server; returns the body.
+async fn answer(
+    event_file: &str,
+    clients: EnforcerClients,
+    edit: impl Fn(&mut serde_json::Value),
+) -> serde_json::Value {
+    let ok: support::Behaviour =
+        Arc::new(|_: &str, _: usize| (200u16, String::new(), std::time::Duration::ZERO));
+    let server = support::serve(ok).await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("events")
+        .join(event_file);
+    let mut ev: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    ev["ResponseURL"] = serde_json::Value::from(format!("{}/r?X-Amz-Signature=s", server.url));
+    ev["StackId"] = serde_json::Value::from(STACK_ID);
+    edit(&mut ev);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    handle(
+        ev,
+        &reqwest::Client::new(),
+        deadline,
+        std::time::Duration::from_secs(5),
+        move |req, _| handle_tag_policy(clients, Ok(cfg()), req),
+    )
+    .await
+    .unwrap();
+    let seen = server.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "exactly one answer");
+    serde_json::from_str(&seen[0].body).unwrap()
+}
+
+#[tokio::test]
+async fn the_tag_policy_answers_success_with_counts_even_when_tagging_fails() {
+    let (c, _, _) = clients(false, true);
+    let a = answer("cfn-create.json", c, |_| {}).await;
+    assert_eq!(a["Status"], "SUCCESS");
+    assert_eq!(a["PhysicalResourceId"], "tag-policy:TagPolicy");
+    assert_eq!(
+        (
+            &a["Data"]["Compliant"],
+            &a["Data"]["Fixed"],
+            &a["Data"]["Failed"],
+            &a["Data"]["Untaggable"]
+        ),
+        (
+            &serde_json::json!(5),
+            &serde_json::json!(44),
+            &serde_json::json!(1),
+            &serde_json::json!(3)
+        )
+    );
+    assert!(a["Data"]["FirstFailures"]
+        .as_str()
+        .unwrap()
+        .contains("not authorised"));
+}
+
+#[tokio::test]
+async fn the_tag_policy_answers_success_when_aws_is_unreachable() {
+    let failing_cfn = vec![mock!(cfn::Client::list_stack_resources).then_error(|| {
+        cfn::operation::list_stack_resources::ListStackResourcesError::unhandled("connection reset")
+    })];
+    let (mut c, _, _) = clients(false, false);
+    c.cloudformation = mock_client!(cfn, RuleMode::MatchAny, &failing_cfn);
+    let a = answer("cfn-update.json", c, |_| {}).await;
+    assert_eq!(a["Status"], "SUCCESS");
+    assert_eq!(a["PhysicalResourceId"], "tag-policy:TagPolicy");
+    assert!(
+        a["Data"]["Errors"]
+            .as_str()
+            .unwrap()
+            .contains("ListStackResources"),
+        "{a}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_tag_policy_properties_fail_the_deploy() {
+    let (c, _, rule) = clients(false, false);
+    let a = answer("cfn-create.json", c, |ev| {
+        ev["ResourceProperties"]["CostCenter"] = "".into()
+    })
+    .await;
+    assert_eq!(a["Status"], "FAILED");
+    assert!(a["Reason"]
+        .as_str()
+        .unwrap()
+        .contains("CostCenter is empty"));
+    assert_eq!(rule.num_calls(), 0, "nothing tagged");
+}
+
+#[tokio::test]
+async fn deleting_the_tag_policy_touches_nothing() {
+    let (c, _, rule) = clients(false, false);
+    let a = answer("cfn-delete.json", c, |_| {}).await;
+    assert_eq!(a["Status"], "SUCCESS");
+    assert_eq!(a["PhysicalResourceId"], "tag-policy:orderbroker");
+    assert_eq!(rule.num_calls(), 0);
 }

@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use orderbroker::custom_resource::{self, Success};
+use orderbroker::custom_resource;
 use orderbroker::tag_enforcer_aws::{
-    enforce, parse_properties, publish, EnforcerClients, EnforcerConfig,
+    enforce, handle_tag_policy, publish, EnforcerClients, EnforcerConfig,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -35,42 +35,7 @@ async fn main() -> Result<(), Error> {
                 http,
                 deadline,
                 Duration::from_secs(10),
-                move |req, _until| {
-                    let cfg = cfg.clone();
-                    let clients = clients.clone();
-                    async move {
-                        let physical = format!("tag-policy:{}", req.logical_resource_id);
-                        let cfg = cfg.map_err(|e| format!("tag enforcer misconfigured: {e}"))?;
-                        if req.kind == custom_resource::RequestKind::Delete {
-                            // Nothing to undo: tags stay on whatever remains.
-                            return Ok(Success {
-                                physical_resource_id: req.physical_resource_id.unwrap_or(physical),
-                                data: Map::new(),
-                            });
-                        }
-                        // Malformed properties are a template error: FAILED stops the deploy.
-                        let props = parse_properties(&req.properties)?;
-                        let report = enforce(&clients, &cfg, &props.cost_center).await;
-                        tracing::info!(report = %serde_json::to_string(&report).unwrap_or_default(), "tag policy enforced");
-                        if let Err(e) = publish(&clients.cloudwatch, &cfg, &report).await {
-                            tracing::warn!(error = %e, "NonCompliantResources not published");
-                        }
-                        let Value::Object(data) = serde_json::json!({
-                            "Compliant": report.compliant,
-                            "Fixed": report.fixed,
-                            "Failed": report.failed,
-                            "Untaggable": report.untaggable,
-                            "Errors": report.errors.join("; "),
-                            "FirstFailures": report.failures.join("; "),
-                        }) else {
-                            unreachable!("a JSON object literal")
-                        };
-                        Ok(Success {
-                            physical_resource_id: physical,
-                            data,
-                        })
-                    }
-                },
+                move |req, _until| handle_tag_policy(clients.clone(), cfg.clone(), req),
             )
             .await?;
             tracing::info!(status = answered.status, put_attempts = answered.put_attempts, "custom resource answered");
