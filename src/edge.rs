@@ -51,3 +51,37 @@ pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic".into())
 }
+
+/// Publishes metrics with the one dimension every metric of this project carries (`Stack`).
+pub async fn put_stack_metrics(
+    cw: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    stack: &str,
+    metrics: &[(&str, f64, aws_sdk_cloudwatch::types::StandardUnit)],
+) -> Result<(), String> {
+    use aws_sdk_cloudwatch::types::{Dimension, MetricDatum};
+    let dimension = Dimension::builder().name("Stack").value(stack).build();
+    let data = metrics
+        .iter()
+        .map(|(name, value, unit)| {
+            MetricDatum::builder()
+                .metric_name(*name)
+                .dimensions(dimension.clone())
+                .value(*value)
+                .unit(unit.clone())
+                .build()
+        })
+        .collect();
+    cw.put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!(
+                "PutMetricData: {}",
+                aws_smithy_types::error::display::DisplayErrorContext(&e)
+            )
+        })
+}

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_cloudwatch::types::StandardUnit;
 use serde::Deserialize;
 
 use crate::custom_resource::{Request, RequestKind, Success};
@@ -326,26 +326,17 @@ pub async fn publish(
     cfg: &EnforcerConfig,
     report: &EnforceReport,
 ) -> Result<(), String> {
-    let value = report.non_compliant();
-    cw.put_metric_data()
-        .namespace(&cfg.namespace)
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name("NonCompliantResources")
-                .dimensions(
-                    Dimension::builder()
-                        .name("Stack")
-                        .value(&cfg.stack_name)
-                        .build(),
-                )
-                .value(value as f64)
-                .unit(StandardUnit::Count)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(|e| msg("PutMetricData", e))?;
-    Ok(())
+    crate::edge::put_stack_metrics(
+        cw,
+        &cfg.namespace,
+        &cfg.stack_name,
+        &[(
+            "NonCompliantResources",
+            report.non_compliant() as f64,
+            StandardUnit::Count,
+        )],
+    )
+    .await
 }
 
 /// The `Custom::TagPolicy` handler: Delete is a no-op (tags stay on whatever remains); Create

@@ -3,9 +3,7 @@
 //! `TaskStartSeconds`. It never writes MinCapacity and never edits scaling policies.
 
 use crate::edge::{from_smithy, to_smithy};
-use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
-};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit};
 use aws_sdk_ecs::types::DesiredStatus;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -427,28 +425,14 @@ async fn publish(
     n: u32,
     start_seconds: Option<f64>,
 ) -> Result<(), PoolError> {
-    let stack = Dimension::builder().name("Stack").value(&cfg.stack).build();
-    let mut data = vec![MetricDatum::builder()
-        .metric_name(STANDBY_METRIC)
-        .dimensions(stack.clone())
-        .value(f64::from(n))
-        .unit(StandardUnit::Count)
-        .build()];
+    let mut metrics = vec![(STANDBY_METRIC, f64::from(n), StandardUnit::Count)];
     if let Some(s) = start_seconds {
-        data.push(
-            MetricDatum::builder()
-                .metric_name(START_METRIC)
-                .dimensions(stack)
-                .value(s)
-                .unit(StandardUnit::Seconds)
-                .build(),
-        );
+        metrics.push((START_METRIC, s, StandardUnit::Seconds));
     }
-    cw.put_metric_data()
-        .namespace(&cfg.namespace)
-        .set_metric_data(Some(data))
-        .send()
+    crate::edge::put_stack_metrics(cw, &cfg.namespace, &cfg.stack, &metrics)
         .await
-        .map_err(aws("PutMetricData"))?;
-    Ok(())
+        .map_err(|message| PoolError::Aws {
+            operation: "PutMetricData",
+            message,
+        })
 }

@@ -7,9 +7,7 @@ use crate::edge::{from_smithy, to_smithy};
 use aws_sdk_applicationautoscaling::types::{
     ScalableDimension, ScalableTargetAction, ServiceNamespace,
 };
-use aws_sdk_cloudwatch::types::{
-    Dimension, Metric, MetricDataQuery, MetricDatum, MetricStat, StandardUnit,
-};
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -503,18 +501,16 @@ async fn publish_coverage(
     cfg: &WarmupConfig,
     covered: bool,
 ) -> Result<(), WarmupError> {
-    cw.put_metric_data()
-        .namespace(&cfg.metrics_namespace)
-        .metric_data(
-            MetricDatum::builder()
-                .metric_name(COVERAGE_METRIC)
-                .dimensions(Dimension::builder().name("Stack").value(&cfg.stack).build())
-                .value(if covered { 1.0 } else { 0.0 })
-                .unit(StandardUnit::Count)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws("PutMetricData"))?;
-    Ok(())
+    let value = if covered { 1.0 } else { 0.0 };
+    crate::edge::put_stack_metrics(
+        cw,
+        &cfg.metrics_namespace,
+        &cfg.stack,
+        &[(COVERAGE_METRIC, value, StandardUnit::Count)],
+    )
+    .await
+    .map_err(|message| WarmupError::Aws {
+        operation: "PutMetricData",
+        message,
+    })
 }
