@@ -1,6 +1,7 @@
 //! OrderBroker platform library: every decision the CLI and the Lambda functions make lives here
 //! as plain functions over plain data; AWS calls stay at the edges.
 //!
+//! - [`appspec`]: the ECS AppSpec of a CodeDeploy deployment (strategy and gates always in it).
 //! - [`calendar`]: the NYSE trading calendar (holidays, early closes, closures, DST).
 //! - [`warmup`]: the market warm-up plan (floors before each open and close) and its reconciliation.
 //! - [`warmup_aws`]: the warm-up's AWS edge (read target, forecast, history; write actions).
@@ -14,6 +15,7 @@
 //! - [`samconfig`]: samconfig.toml, the one source of stack tags and deploy parameters.
 //! - [`tagging`]: the tagging policy and its build-time check.
 
+pub mod appspec;
 pub mod calendar;
 pub mod custom_resource;
 pub mod edge;

@@ -40,6 +40,10 @@ enum Command {
     },
     /// Print the market warm-up plan for one day, offline: windows, floors and their sources
     Plan(PlanArgs),
+    /// Print the ECS AppSpec (YAML) for a CodeDeploy deployment of a task-definition revision:
+    /// service, container and port, the capacity-provider strategy (always) and the deployment
+    /// gates, from the stack outputs
+    Appspec(AppspecArgs),
     /// The warm pool (standby tasks)
     #[command(subcommand)]
     WarmPool(WarmPoolCommand),
@@ -101,6 +105,26 @@ struct PlanArgs {
     json: bool,
     #[command(flatten)]
     closures: ClosureArgs,
+}
+
+#[derive(Args)]
+struct AppspecArgs {
+    /// Task-definition revision to deploy
+    #[arg(long, value_name = "ARN")]
+    task_definition: String,
+    /// Its CPU architecture (default: the stack's CpuArchitecture output); ARM64 is refused
+    /// with a FARGATE_SPOT share
+    #[arg(long, value_parser = ["ARM64", "X86_64"])]
+    arch: Option<String>,
+    /// Stack outputs as JSON (`aws cloudformation describe-stacks` output, or a {key: value} map)
+    #[arg(long, value_name = "FILE", conflicts_with = "stack")]
+    outputs: Option<PathBuf>,
+    /// Read the outputs from this deployed stack (default: samconfig's stack name)
+    #[arg(long)]
+    stack: Option<String>,
+    /// Region
+    #[arg(long, default_value = "us-east-2")]
+    region: String,
 }
 
 #[derive(Subcommand)]
@@ -214,6 +238,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Plan(args) => plan(args),
         Command::WarmPool(WarmPoolCommand::Recommend(args)) => recommend(args),
+        Command::Appspec(args) => appspec(args),
         Command::Samconfig(cmd) => samconfig(cmd),
         Command::Tags(TagsCommand::Check {
             template,
@@ -329,6 +354,66 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
     for n in &plan.notes {
         println!("  note: {n}");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn appspec(args: AppspecArgs) -> Result<ExitCode> {
+    use orderbroker::appspec::{parse_outputs, render};
+    let outputs = match &args.outputs {
+        Some(path) => parse_outputs(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )?,
+        None => {
+            let stack = match &args.stack {
+                Some(s) => s.clone(),
+                None => SamConfig::load("samconfig.toml", "default")?
+                    .get_str("stack_name")
+                    .context("no --stack and samconfig.toml has no stack_name")?
+                    .to_string(),
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(args.region.clone()))
+                    .load()
+                    .await;
+                let out = aws_sdk_cloudformation::Client::new(&sdk)
+                    .describe_stacks()
+                    .stack_name(&stack)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot read stack {stack} (credentials from the standard chain; does the stack exist in {}?): {}",
+                            args.region,
+                            aws_smithy_types::error::display::DisplayErrorContext(&e)
+                        )
+                    })?;
+                Ok::<_, anyhow::Error>(
+                    out.stacks()
+                        .first()
+                        .map(|s| {
+                            s.outputs()
+                                .iter()
+                                .filter_map(|o| {
+                                    Some((o.output_key()?.to_string(), o.output_value()?.to_string()))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                )
+            })?
+        }
+    };
+    let arch = match &args.arch {
+        Some(a) => a.clone(),
+        None => outputs
+            .get("CpuArchitecture")
+            .cloned()
+            .context("give --arch: the stack has no CpuArchitecture output")?,
+    };
+    print!("{}", render(&outputs, &args.task_definition, &arch)?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,0 +1,188 @@
+//! The ECS AppSpec of a CodeDeploy deployment, from the stack's outputs.
+//!
+//! It always carries the capacity-provider strategy (CodeDeploy drops the service's strategy when
+//! the AppSpec omits it) and the deployment gates (the `CodeDeployHook_*` validator functions).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What can be wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppSpecError {
+    #[error("stack output {0} is missing (deploy the current template first)")]
+    MissingOutput(&'static str),
+    #[error("stack output {name} is not valid: {why}")]
+    BadOutput { name: &'static str, why: String },
+    #[error("{0:?} is not a task-definition ARN (arn:aws:ecs:<region>:<account>:task-definition/<family>:<revision>)")]
+    BadTaskDefinition(String),
+    #[error("FARGATE_SPOT supports only X86_64: the service's strategy has a Spot share and the task definition is ARM64")]
+    SpotWithArm64,
+    #[error("outputs file is neither `aws cloudformation describe-stacks` output nor a {{key: value}} map: {0}")]
+    BadOutputsFile(String),
+}
+
+/// One capacity provider of the strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StrategyItem {
+    pub capacity_provider: String,
+    #[serde(default)]
+    pub base: u32,
+    pub weight: u32,
+}
+
+/// Reads stack outputs from `aws cloudformation describe-stacks` JSON or a plain map.
+pub fn parse_outputs(text: &str) -> Result<BTreeMap<String, String>, AppSpecError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| AppSpecError::BadOutputsFile(e.to_string()))?;
+    if let Some(outputs) = v
+        .get("Stacks")
+        .and_then(|s| s.get(0))
+        .and_then(|s| s.get("Outputs"))
+        .and_then(|o| o.as_array())
+    {
+        return Ok(outputs
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    o.get("OutputKey")?.as_str()?.to_string(),
+                    o.get("OutputValue")?.as_str()?.to_string(),
+                ))
+            })
+            .collect());
+    }
+    match v.as_object() {
+        Some(m) if m.values().all(|x| x.is_string()) => Ok(m
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect()),
+        _ => Err(AppSpecError::BadOutputsFile(
+            "expected Stacks[0].Outputs or an object of strings".into(),
+        )),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Doc {
+    version: f64,
+    #[serde(rename = "Resources")]
+    resources: Vec<TargetServiceEntry>,
+    #[serde(rename = "Hooks")]
+    hooks: Vec<BTreeMap<&'static str, String>>,
+}
+
+#[derive(Debug, Serialize)]
+struct TargetServiceEntry {
+    #[serde(rename = "TargetService")]
+    target_service: TargetService,
+}
+
+#[derive(Debug, Serialize)]
+struct TargetService {
+    #[serde(rename = "Type")]
+    kind: &'static str,
+    #[serde(rename = "Properties")]
+    properties: Properties,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Properties {
+    task_definition: String,
+    load_balancer_info: LoadBalancerInfo,
+    capacity_provider_strategy: Vec<StrategyItem>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LoadBalancerInfo {
+    container_name: String,
+    container_port: u16,
+}
+
+fn output<'a>(
+    o: &'a BTreeMap<String, String>,
+    name: &'static str,
+) -> Result<&'a str, AppSpecError> {
+    o.get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or(AppSpecError::MissingOutput(name))
+}
+
+fn valid_task_definition(arn: &str) -> bool {
+    let p: Vec<&str> = arn.splitn(6, ':').collect();
+    p.len() == 6
+        && p[0] == "arn"
+        && p[1].starts_with("aws")
+        && p[2] == "ecs"
+        && p[5].starts_with("task-definition/")
+        && arn
+            .rsplit(':')
+            .next()
+            .is_some_and(|rev| !rev.is_empty() && rev.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The AppSpec (YAML) for deploying `task_definition`, whose CPU architecture is `arch`.
+pub fn render(
+    outputs: &BTreeMap<String, String>,
+    task_definition: &str,
+    arch: &str,
+) -> Result<String, AppSpecError> {
+    if !valid_task_definition(task_definition) {
+        return Err(AppSpecError::BadTaskDefinition(task_definition.to_string()));
+    }
+    let container_name = output(outputs, "ContainerName")?.to_string();
+    let port_text = output(outputs, "ContainerPort")?;
+    let container_port = port_text.parse().map_err(|_| AppSpecError::BadOutput {
+        name: "ContainerPort",
+        why: format!("{port_text:?} is not a port"),
+    })?;
+    let strategy: Vec<StrategyItem> =
+        serde_json::from_str(output(outputs, "CapacityProviderStrategy")?).map_err(|e| {
+            AppSpecError::BadOutput {
+                name: "CapacityProviderStrategy",
+                why: e.to_string(),
+            }
+        })?;
+    if strategy.is_empty() {
+        return Err(AppSpecError::BadOutput {
+            name: "CapacityProviderStrategy",
+            why: "empty".into(),
+        });
+    }
+    let spot = strategy
+        .iter()
+        .any(|s| s.capacity_provider == "FARGATE_SPOT" && s.weight > 0);
+    if spot && arch.eq_ignore_ascii_case("ARM64") {
+        return Err(AppSpecError::SpotWithArm64);
+    }
+    let test_hook = output(outputs, "TestTrafficHookFunctionName")?.to_string();
+    let prod_hook = output(outputs, "ProductionTrafficHookFunctionName")?.to_string();
+    let doc = Doc {
+        version: 0.0,
+        resources: vec![TargetServiceEntry {
+            target_service: TargetService {
+                kind: "AWS::ECS::Service",
+                properties: Properties {
+                    task_definition: task_definition.to_string(),
+                    load_balancer_info: LoadBalancerInfo {
+                        container_name,
+                        container_port,
+                    },
+                    capacity_provider_strategy: strategy,
+                },
+            },
+        }],
+        hooks: vec![
+            BTreeMap::from([("AfterAllowTestTraffic", test_hook.clone())]),
+            BTreeMap::from([("BeforeAllowTraffic", test_hook)]),
+            BTreeMap::from([("AfterAllowTraffic", prod_hook)]),
+        ],
+    };
+    serde_norway::to_string(&doc).map_err(|e| AppSpecError::BadOutput {
+        name: "CapacityProviderStrategy",
+        why: e.to_string(),
+    })
+}
