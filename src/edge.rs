@@ -85,3 +85,42 @@ pub async fn put_stack_metrics(
             )
         })
 }
+
+/// Every datapoint the returning queries of a `GetMetricData` request give for
+/// `[start, end)`, across all pages.
+pub async fn metric_series(
+    cw: &aws_sdk_cloudwatch::Client,
+    queries: Vec<aws_sdk_cloudwatch::types::MetricDataQuery>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, f64)>, String> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = cw
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries.clone()))
+            .start_time(to_smithy(start))
+            .end_time(to_smithy(end))
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "GetMetricData: {}",
+                    aws_smithy_types::error::display::DisplayErrorContext(&e)
+                )
+            })?;
+        for r in page.metric_data_results() {
+            for (t, v) in r.timestamps().iter().zip(r.values()) {
+                if let Some(at) = from_smithy(t) {
+                    out.push((at, *v));
+                }
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(out),
+        }
+    }
+}

@@ -181,7 +181,7 @@ where
     let task = tokio::spawn(validate(run_until));
     let abort = task.abort_handle();
     // A little grace past the validation's own deadline, never past the reporting time.
-    let grace = (run_until + Duration::from_secs(2)).min(report_by.max(run_until));
+    let grace = (run_until + Duration::from_secs(2)).min(report_by);
     let (succeeded, reason, report) =
         match tokio::time::timeout_at(tokio::time::Instant::from_std(grace), task).await {
             Ok(Ok(report)) => match &report.verdict {

@@ -357,6 +357,17 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A runtime and the SDK configuration (standard credential chain) for one region.
+fn aws_for(region: &str) -> Result<(tokio::runtime::Runtime, aws_config::SdkConfig)> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let sdk = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_string()))
+            .load(),
+    );
+    Ok((rt, sdk))
+}
+
 fn appspec(args: AppspecArgs) -> Result<ExitCode> {
     use orderbroker::appspec::{parse_outputs, render};
     let outputs = match &args.outputs {
@@ -372,12 +383,8 @@ fn appspec(args: AppspecArgs) -> Result<ExitCode> {
                     .context("no --stack and samconfig.toml has no stack_name")?
                     .to_string(),
             };
-            let rt = tokio::runtime::Runtime::new()?;
+            let (rt, sdk) = aws_for(&args.region)?;
             rt.block_on(async {
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(args.region.clone()))
-                    .load()
-                    .await;
                 let out = aws_sdk_cloudformation::Client::new(&sdk)
                     .describe_stacks()
                     .stack_name(&stack)
@@ -441,12 +448,8 @@ fn recommend(args: RecommendArgs) -> Result<ExitCode> {
                 health_interval_seconds: args.health_interval,
                 history_days: 10,
             };
-            let rt = tokio::runtime::Runtime::new()?;
+            let (rt, sdk) = aws_for(&args.region)?;
             rt.block_on(async {
-                let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(args.region.clone()))
-                    .load()
-                    .await;
                 measure(
                     &aws_sdk_ecs::Client::new(&sdk),
                     &aws_sdk_cloudwatch::Client::new(&sdk),

@@ -2,7 +2,7 @@
 //! settings (SSM), size N with [`crate::warm_pool`], publish `StandbyTasks` and
 //! `TaskStartSeconds`. It never writes MinCapacity and never edits scaling policies.
 
-use crate::edge::{from_smithy, to_smithy};
+use crate::edge::{from_smithy, metric_series};
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit};
 use aws_sdk_ecs::types::DesiredStatus;
 use chrono::{DateTime, Duration, Utc};
@@ -301,10 +301,11 @@ fn stat(
     metric: &str,
     dimensions: &[Dimension],
     stat: &str,
+    returning: bool,
 ) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
-        .return_data(false)
+        .return_data(returning)
         .metric_stat(
             MetricStat::builder()
                 .metric(
@@ -330,13 +331,14 @@ async fn load_history(
 ) -> Result<Vec<LoadPoint>, PoolError> {
     let d = dims(cfg);
     let queries = vec![
-        stat("cpu", "AWS/ECS", "CPUUtilization", &d, "Average"),
+        stat("cpu", "AWS/ECS", "CPUUtilization", &d, "Average", false),
         stat(
             "running",
             "ECS/ContainerInsights",
             "RunningTaskCount",
             &d,
             "Average",
+            false,
         ),
         MetricDataQuery::builder()
             .id("load")
@@ -344,29 +346,19 @@ async fn load_history(
             .return_data(true)
             .build(),
     ];
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = cw
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries.clone()))
-            .start_time(to_smithy(now - Duration::days(cfg.history_days)))
-            .end_time(to_smithy(now))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(aws("GetMetricData"))?;
-        for r in page.metric_data_results() {
-            for (t, v) in r.timestamps().iter().zip(r.values()) {
-                if let Some(at) = from_smithy(t) {
-                    out.push(LoadPoint { at, value: *v });
-                }
-            }
-        }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(out),
-        }
+    let points = metric_series(cw, queries, now - Duration::days(cfg.history_days), now)
+        .await
+        .map_err(get_metric_data_error)?;
+    Ok(points
+        .into_iter()
+        .map(|(at, value)| LoadPoint { at, value })
+        .collect())
+}
+
+fn get_metric_data_error(message: String) -> PoolError {
+    PoolError::Aws {
+        operation: "GetMetricData",
+        message,
     }
 }
 
@@ -383,26 +375,11 @@ async fn last_published(
         STANDBY_METRIC,
         &[Dimension::builder().name("Stack").value(&cfg.stack).build()],
         "Maximum",
+        true,
     );
-    let q = MetricDataQuery::builder()
-        .id("standby")
-        .return_data(true)
-        .set_metric_stat(q.metric_stat().cloned())
-        .build();
-    let page = cw
-        .get_metric_data()
-        .metric_data_queries(q)
-        .start_time(to_smithy(now - Duration::hours(3)))
-        .end_time(to_smithy(now))
-        .send()
+    let mut points = metric_series(cw, vec![q], now - Duration::hours(3), now)
         .await
-        .map_err(aws("GetMetricData"))?;
-    let mut points: Vec<(DateTime<Utc>, f64)> = page
-        .metric_data_results()
-        .iter()
-        .flat_map(|r| r.timestamps().iter().zip(r.values()))
-        .filter_map(|(t, v)| from_smithy(t).map(|t| (t, *v)))
-        .collect();
+        .map_err(get_metric_data_error)?;
     points.sort_by_key(|p| p.0);
     let Some(&(latest_at, latest)) = points.last() else {
         return Ok(None);

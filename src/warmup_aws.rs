@@ -470,30 +470,16 @@ async fn read_history(
                 .build(),
         )
         .build();
-    let mut samples = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = cw
-            .get_metric_data()
-            .metric_data_queries(query.clone())
-            .start_time(to_smithy(start))
-            .end_time(to_smithy(end))
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(aws("GetMetricData"))?;
-        for r in page.metric_data_results() {
-            for (t, v) in r.timestamps().iter().zip(r.values()) {
-                if let Some(at) = from_smithy(t) {
-                    samples.push(Sample { at, running: *v });
-                }
-            }
-        }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => return Ok(samples),
-        }
-    }
+    let points = crate::edge::metric_series(cw, vec![query], start, end)
+        .await
+        .map_err(|message| WarmupError::Aws {
+            operation: "GetMetricData",
+            message,
+        })?;
+    Ok(points
+        .into_iter()
+        .map(|(at, running)| Sample { at, running })
+        .collect())
 }
 
 async fn publish_coverage(
