@@ -28,7 +28,8 @@ ORDERBROKER := $(CARGO_TARGET_DIR)/debug/orderbroker
 help:
 	@echo "make test    - install tools if missing, then fmt, clippy, cargo test, tag policy,"
 	@echo "               cfn-lint (+ serverless rules), sam validate --lint, checkov, sam build"
-	@echo "make deploy  - the same set-up, then sam build && sam deploy (guided on first use)"
+	@echo "make deploy  - the same set-up, then sam build, orderbroker preflight, sam deploy"
+	@echo "               (guided on first use), and the market warm-up once"
 
 # ------------------------------------------------------------------ set-up
 setup: $(TOOLS)/.installed $(CHECKOV)/.installed $(MOTO)/.installed .venv/.rust-targets
@@ -91,10 +92,15 @@ build:
 # full list comes from `orderbroker samconfig overrides`: samconfig's own values plus CostCenter
 # from the stack tags, plus TagPolicyNonce (new every deploy, so the Custom::TagPolicy resource
 # runs each time). Guided while samconfig still holds the placeholder VPC.
+# Before it, `orderbroker preflight` refuses an update that would revert what CodeDeploy changed
+# (listener actions, the service's task definition) or that lands in a spike window
+# (PREFLIGHT_FLAGS=--force to override, each refusal still printed).
 # After every deploy the market warm-up runs once: a stack update can reset MinCapacity and must
 # not leave the next open uncovered until the next scheduled run.
+PREFLIGHT_FLAGS ?=
 deploy: setup build
 	cargo build --quiet --bin orderbroker
+	$(ORDERBROKER) preflight --template template.yaml --region $(REGION) $(PREFLIGHT_FLAGS)
 	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ))"; \
 	if grep -q 'vpc-REPLACE' samconfig.toml; then \
 	  $(SAM) deploy --guided --parameter-overrides "$$OVERRIDES"; \

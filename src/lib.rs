@@ -2,6 +2,9 @@
 //! as plain functions over plain data; AWS calls stay at the edges.
 //!
 //! - [`appspec`]: the ECS AppSpec of a CodeDeploy deployment (strategy and gates always in it).
+//! - [`deploy`], [`deploy_aws`]: CodeDeploy rollouts (image, window and quota pre-flight, the
+//!   derived revision, following a deployment and its rollback by id) and `status`.
+//! - [`preflight`]: the guard in front of a stack update (frozen resources, spike windows).
 //! - [`calendar`]: the NYSE trading calendar (holidays, early closes, closures, DST).
 //! - [`warmup`]: the market warm-up plan (floors before each open and close) and its reconciliation.
 //! - [`warmup_aws`]: the warm-up's AWS edge (read target, forecast, history; write actions).
@@ -18,8 +21,11 @@
 pub mod appspec;
 pub mod calendar;
 pub mod custom_resource;
+pub mod deploy;
+pub mod deploy_aws;
 pub mod edge;
 pub mod hook;
+pub mod preflight;
 pub mod samconfig;
 pub mod tag_enforcer;
 pub mod tag_enforcer_aws;

@@ -44,6 +44,20 @@ enum Command {
     /// service, container and port, the capacity-provider strategy (always) and the deployment
     /// gates, from the stack outputs
     Appspec(AppspecArgs),
+    /// Roll out a new image through CodeDeploy blue/green: pre-flight (image platform, no
+    /// deployment in progress, spike windows, Fargate vCPU quota), register the derived
+    /// task-definition revision, create the deployment, and with --wait follow it (and its
+    /// rollback) to the end. Exit 0 = succeeded (or created, without --wait); 1 = failed or
+    /// rolled back; 2 = refused or an error before anything changed
+    Deploy(DeployArgs),
+    /// Stop the named (or the in-progress) deployment with automatic rollback and wait until the
+    /// previous version serves all production traffic
+    Rollback(RollbackArgs),
+    /// The deployment in progress, the task sets, running/desired/min/max and the warm-up plan
+    Status(StatusArgs),
+    /// Refuse a stack update (`sam deploy`) that would revert what CodeDeploy changed (listener
+    /// default actions, the service's task definition, target groups) or lands in a spike window
+    Preflight(PreflightArgs),
     /// The warm pool (standby tasks)
     #[command(subcommand)]
     WarmPool(WarmPoolCommand),
@@ -125,6 +139,117 @@ struct AppspecArgs {
     /// Region
     #[arg(long, default_value = "us-east-2")]
     region: String,
+}
+
+#[derive(Args)]
+struct StackArgs {
+    /// Stack name (default: stack_name in samconfig.toml)
+    #[arg(long, env = "ORDERBROKER_STACK")]
+    stack: Option<String>,
+    /// Region
+    #[arg(long, default_value = "us-east-2", env = "AWS_REGION")]
+    region: String,
+    /// samconfig file the stack name and parameters come from
+    #[arg(long, default_value = "samconfig.toml")]
+    samconfig: PathBuf,
+    /// samconfig environment
+    #[arg(long, default_value = "default")]
+    config_env: String,
+}
+
+impl StackArgs {
+    fn name(&self) -> Result<String> {
+        match &self.stack {
+            Some(s) => Ok(s.clone()),
+            None => Ok(SamConfig::load(&self.samconfig, &self.config_env)
+                .context("no --stack given and samconfig.toml cannot be read")?
+                .get_str("stack_name")
+                .context("no --stack and samconfig.toml has no stack_name")?
+                .to_string()),
+        }
+    }
+}
+
+#[derive(Args)]
+struct WaitArgs {
+    /// Seconds between polls of CodeDeploy
+    #[arg(long, default_value_t = 5)]
+    poll_seconds: u64,
+    /// Stop waiting after this many minutes (the deployment goes on; exit 1)
+    #[arg(long, default_value_t = 60)]
+    timeout_minutes: u64,
+}
+
+#[derive(Args)]
+struct DeployArgs {
+    /// Image to deploy: <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> or @sha256:...
+    #[arg(long, value_name = "URI")]
+    image: String,
+    /// CPU architecture of the new revision (default: the stack's CpuArchitecture output); the
+    /// image must have a linux platform for it
+    #[arg(long, value_parser = ["ARM64", "X86_64"])]
+    arch: Option<String>,
+    /// CodeDeploy deployment configuration (default: the deployment group's, canary 10 % / 3 min)
+    #[arg(long, value_name = "NAME")]
+    config: Option<String>,
+    /// Follow the deployment (and its rollback) until it ends
+    #[arg(long)]
+    wait: bool,
+    /// Deploy inside a spike window, or past a failed or unreadable quota check
+    #[arg(long)]
+    force: bool,
+    /// Hotfix while a deployment-group alarm fires: the firing alarms are ignored for this
+    /// deployment, the quiet ones stay armed (needs codedeploy:UpdateDeploymentGroup)
+    #[arg(long)]
+    override_alarms: bool,
+    /// Minutes a deployment needs to move traffic: refused when a spike window starts within them
+    #[arg(long, default_value_t = 20)]
+    window_margin_minutes: i64,
+    /// Print the result as JSON on stdout (progress goes to stderr)
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    waiting: WaitArgs,
+}
+
+#[derive(Args)]
+struct RollbackArgs {
+    /// Deployment id (default: the one in progress)
+    #[arg(long, value_name = "ID")]
+    deployment: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    waiting: WaitArgs,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Print as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+#[derive(Args)]
+struct PreflightArgs {
+    /// The template about to be deployed
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Extra KEY=VALUE parameter overrides, as given to `orderbroker samconfig overrides`
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Minutes a stack update may take: refused when a spike window starts within them
+    #[arg(long, default_value_t = 30)]
+    window_margin_minutes: i64,
+    /// Update anyway (each refusal is still printed)
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    stack: StackArgs,
 }
 
 #[derive(Subcommand)]
@@ -239,6 +364,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Plan(args) => plan(args),
         Command::WarmPool(WarmPoolCommand::Recommend(args)) => recommend(args),
         Command::Appspec(args) => appspec(args),
+        Command::Deploy(args) => deploy(args),
+        Command::Rollback(args) => rollback(args),
+        Command::Status(args) => status(args),
+        Command::Preflight(args) => preflight(args),
         Command::Samconfig(cmd) => samconfig(cmd),
         Command::Tags(TagsCommand::Check {
             template,
@@ -535,4 +664,222 @@ fn samconfig(cmd: SamconfigCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress on the terminal: lines on stdout (stderr with --json); on a terminal, a status line
+/// rewritten in place on stderr.
+struct Terminal {
+    tty: bool,
+    to_stderr: bool,
+    has_status: bool,
+}
+
+impl Terminal {
+    fn new(to_stderr: bool) -> Self {
+        use std::io::IsTerminal;
+        Terminal {
+            tty: std::io::stderr().is_terminal(),
+            to_stderr,
+            has_status: false,
+        }
+    }
+}
+
+impl orderbroker::deploy_aws::Progress for Terminal {
+    fn line(&mut self, text: &str) {
+        if self.has_status {
+            eprint!("\r\x1b[K");
+            self.has_status = false;
+        }
+        let stamp = chrono::Utc::now().format("%H:%M:%SZ");
+        if self.to_stderr {
+            eprintln!("{stamp} {text}");
+        } else {
+            println!("{stamp} {text}");
+        }
+    }
+    fn status(&mut self, text: &str) {
+        if self.tty {
+            use std::io::Write;
+            eprint!("\r\x1b[K{text}");
+            let _ = std::io::stderr().flush();
+            self.has_status = true;
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if self.has_status {
+            eprintln!();
+        }
+    }
+}
+
+fn clients_for(
+    region: &str,
+) -> Result<(tokio::runtime::Runtime, orderbroker::deploy_aws::Clients)> {
+    let (rt, sdk) = aws_for(region)?;
+    Ok((rt, orderbroker::deploy_aws::Clients::new(&sdk)))
+}
+
+fn deploy(args: DeployArgs) -> Result<ExitCode> {
+    use orderbroker::deploy::schedule_from_parameters;
+    use orderbroker::deploy_aws::{self, DeployRequest};
+    let name = args.stack.name()?;
+    let (rt, c) = clients_for(&args.stack.region)?;
+    let mut out = Terminal::new(args.json);
+    let result = rt.block_on(async {
+        let stack = deploy_aws::require_stack(&c.cloudformation, &name, &args.stack.region).await?;
+        let (calendar, settings) = schedule_from_parameters(&stack.parameters)?;
+        let req = DeployRequest {
+            image: args.image.clone(),
+            arch: args.arch.clone(),
+            config: args.config.clone(),
+            wait: args.wait,
+            force: args.force,
+            override_alarms: args.override_alarms,
+            now: chrono::Utc::now(),
+            calendar,
+            settings,
+            margin: chrono::Duration::minutes(args.window_margin_minutes),
+            poll: std::time::Duration::from_secs(args.waiting.poll_seconds.max(1)),
+            timeout: std::time::Duration::from_secs(args.waiting.timeout_minutes * 60),
+        };
+        deploy_aws::deploy(&c, &stack, &req, &mut out).await
+    })?;
+    if let Some(o) = &result.outcome {
+        orderbroker::deploy_aws::Progress::line(&mut out, &o.describe());
+    }
+    drop(out);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(match &result.outcome {
+        Some(o) if !o.succeeded() => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn rollback(args: RollbackArgs) -> Result<ExitCode> {
+    use orderbroker::deploy_aws::{self, Progress};
+    let name = args.stack.name()?;
+    let (rt, c) = clients_for(&args.stack.region)?;
+    let mut out = Terminal::new(false);
+    let r = rt.block_on(async {
+        let stack = deploy_aws::require_stack(&c.cloudformation, &name, &args.stack.region).await?;
+        deploy_aws::rollback(
+            &c,
+            &stack,
+            args.deployment.clone(),
+            std::time::Duration::from_secs(args.waiting.poll_seconds.max(1)),
+            std::time::Duration::from_secs(args.waiting.timeout_minutes * 60),
+            &mut out,
+        )
+        .await
+    })?;
+    out.line(&r.outcome.describe());
+    if r.holds_all_traffic {
+        out.line(&format!(
+            "the previous version serves all production traffic: {}",
+            r.serving_task_definition.as_deref().unwrap_or("?")
+        ));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        out.line(&format!(
+            "NOT CONFIRMED: production task set runs {} (previous: {}); check `orderbroker status`",
+            r.serving_task_definition.as_deref().unwrap_or("?"),
+            r.previous_task_definition.as_deref().unwrap_or("unknown")
+        ));
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn status(args: StatusArgs) -> Result<ExitCode> {
+    use orderbroker::deploy_aws;
+    let name = args.stack.name()?;
+    let (rt, c) = clients_for(&args.stack.region)?;
+    let now = chrono::Utc::now();
+    let v = rt.block_on(async {
+        let stack = deploy_aws::require_stack(&c.cloudformation, &name, &args.stack.region).await?;
+        deploy_aws::status(&c, &stack, now, &Settings::default().action_prefix).await
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", deploy_aws::render_status(&v, now));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn preflight(args: PreflightArgs) -> Result<ExitCode> {
+    use orderbroker::deploy::schedule_from_parameters;
+    use orderbroker::deploy_aws;
+    use orderbroker::preflight::{check, effective_parameters, Inputs, LiveState};
+    let name = args.stack.name()?;
+    let new_t = Template::load(&args.template)?;
+    let extra = args
+        .set
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let new_overrides: std::collections::BTreeMap<String, String> =
+        SamConfig::load(&args.stack.samconfig, &args.stack.config_env)?
+            .deploy_overrides(&extra)?
+            .into_iter()
+            .collect();
+    let (calendar, settings) =
+        schedule_from_parameters(&effective_parameters(&new_t, &new_overrides))?;
+    let (rt, c) = clients_for(&args.stack.region)?;
+    let (deployed, live) = rt.block_on(async {
+        let Some(stack) = deploy_aws::read_stack(&c.cloudformation, &name).await? else {
+            return Ok::<_, orderbroker::deploy::DeployError>((None, LiveState::default()));
+        };
+        let body = deploy_aws::deployed_template(&c.cloudformation, &name).await?;
+        let live = deploy_aws::live_state(&c, &stack).await?;
+        Ok((Some((body, stack.parameters)), live))
+    })?;
+    let old = match &deployed {
+        Some((body, params)) => Some((
+            Template::parse(body).context("the deployed template cannot be read")?,
+            params,
+        )),
+        None => None,
+    };
+    let report = check(&Inputs {
+        new_template: &new_t,
+        new_overrides: &new_overrides,
+        deployed: old.as_ref().map(|(t, p)| (t, *p)),
+        live: &live,
+        now: chrono::Utc::now(),
+        calendar: &calendar,
+        settings: &settings,
+        span: chrono::Duration::minutes(args.window_margin_minutes),
+    })?;
+    for n in &report.notes {
+        println!("preflight: note: {n}");
+    }
+    for r in &report.refusals {
+        println!("preflight: REFUSED {}: {}", r.what, r.why);
+    }
+    if report.passed() {
+        println!("preflight: stack {name}: the update is safe to deploy");
+        Ok(ExitCode::SUCCESS)
+    } else if args.force {
+        println!(
+            "preflight: --force: deploying despite {} refusal(s)",
+            report.refusals.len()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "preflight: stack {name}: {} refusal(s); fix them or rerun with --force (make deploy PREFLIGHT_FLAGS=--force)",
+            report.refusals.len()
+        );
+        Ok(ExitCode::from(1))
+    }
 }

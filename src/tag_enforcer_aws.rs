@@ -156,7 +156,8 @@ pub async fn enforce(
     report
 }
 
-async fn list_stack_resources(
+/// Every live resource of a stack (paginated; deleted ones left out).
+pub async fn list_stack_resources(
     cfn: &aws_sdk_cloudformation::Client,
     stack: &str,
 ) -> Result<Vec<StackResource>, String> {

@@ -237,7 +237,7 @@ fn spot_share_is_refused_with_arm64_and_is_the_only_way_spot_enters() {
     };
     assert_eq!(providers(&branches[1]), vec!["FARGATE", "FARGATE_SPOT"]);
     assert_eq!(providers(&branches[2]), vec!["FARGATE"]);
-    assert_eq!(branches[2][0]["Base"], r#ref("MinTasks"));
+    assert_eq!(branches[2][0]["Base"], r#ref("OnDemandBaseTasks"));
     assert_eq!(branches[1][1]["Weight"], r#ref("SpotWeight"));
 }
 
@@ -1068,6 +1068,11 @@ fn make_deploy_passes_the_full_override_list_not_a_partial_one() {
     // ... and runs the market warm-up right after it (a stack update may reset MinCapacity).
     let deploy = &make[make.find("\ndeploy:").expect("a deploy target")..];
     let sam_deploy = deploy.find("$(SAM) deploy").unwrap();
+    // The stack-update guard runs first, on the template about to be deployed.
+    let preflight = deploy
+        .find("$(ORDERBROKER) preflight --template template.yaml")
+        .expect("make deploy runs orderbroker preflight");
+    assert!(preflight < sam_deploy, "preflight before sam deploy");
     let warmup = deploy
         .find("$(SAM) remote invoke MarketWarmupFunction")
         .expect("make deploy invokes the warm-up");
