@@ -23,13 +23,15 @@ export CARGO_TARGET_DIR ?= $(abspath target)
 # `cargo run` would compile the AWS SDK a second time: dev-dependency features differ).
 ORDERBROKER := $(CARGO_TARGET_DIR)/debug/orderbroker
 
-.PHONY: help setup test rust-checks template-checks cli build deploy clean
+.PHONY: help setup test rust-checks template-checks cli build deploy live-test clean
 
 help:
 	@echo "make test    - install tools if missing, then fmt, clippy, cargo test, tag policy,"
 	@echo "               cfn-lint (+ serverless rules), sam validate --lint, checkov, sam build"
 	@echo "make deploy  - the same set-up, then sam build, orderbroker preflight, sam deploy"
 	@echo "               (guided on first use), and the market warm-up once"
+	@echo "make live-test ORDERBROKER_STACK=name [ORDERBROKER_GOOD_IMAGE=uri ORDERBROKER_BAD_IMAGE=uri]"
+	@echo "             - the three market-hours scenarios against a deployed stack (README)"
 
 # ------------------------------------------------------------------ set-up
 setup: $(TOOLS)/.installed $(CHECKOV)/.installed $(MOTO)/.installed .venv/.rust-targets
@@ -63,14 +65,15 @@ test: setup rust-checks template-checks build
 	@echo "make test: all checks passed"
 
 # cargo test runs with a moto server on 127.0.0.1 for the moto-backed tests; it is stopped
-# whatever the outcome.
+# whatever the outcome. ORDERBROKER_STACK is removed: with it, tests/live.rs would deploy to a
+# real stack (that is `make live-test`, on purpose only).
 rust-checks:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	$(MOTO)/bin/moto_server -H 127.0.0.1 -p $(MOTO_PORT) > .venv/moto.log 2>&1 & MOTO_PID=$$!; \
 	trap 'kill $$MOTO_PID 2>/dev/null' EXIT; \
 	$(MOTO)/bin/python scripts/wait-port.py $(MOTO_PORT); \
-	MOTO_ENDPOINT=http://127.0.0.1:$(MOTO_PORT) cargo test --workspace
+	MOTO_ENDPOINT=http://127.0.0.1:$(MOTO_PORT) env -u ORDERBROKER_STACK cargo test --workspace
 
 cli:
 	[ -x $(ORDERBROKER) ] || cargo build --quiet --bin orderbroker
@@ -109,6 +112,13 @@ deploy: setup build
 	fi
 	$(SAM) remote invoke MarketWarmupFunction --stack-name "$$($(ORDERBROKER) samconfig stack-name)" \
 	  --region $(REGION) --event-file events/market-warmup-deploy.json
+
+# ------------------------------------------------------------------ live tests
+# The market-hours scenarios against a DEPLOYED stack; scenarios 2 and 3 deploy new versions.
+# One at a time (a deployment group runs one deployment), output shown as it happens.
+live-test:
+	@[ -n "$${ORDERBROKER_STACK:-}" ] || { echo "live-test: set ORDERBROKER_STACK to the deployed stack (it deploys to it)"; exit 2; }
+	AWS_REGION=$${AWS_REGION:-$(REGION)} cargo test --test live -- --test-threads=1 --nocapture
 
 clean:
 	rm -rf .aws-sam target .venv

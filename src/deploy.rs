@@ -489,6 +489,24 @@ pub struct Snapshot {
     pub rollback_id: Option<String>,
     pub rollback_message: Option<String>,
     pub auto_rollback: bool,
+    /// When CodeDeploy created and completed it.
+    pub created_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Start and end of each lifecycle event (for phase timings).
+    pub event_times: Vec<EventTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventTime {
+    pub name: String,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+}
+
+impl EventTime {
+    pub fn seconds(&self) -> Option<f64> {
+        Some((self.end? - self.start?).num_milliseconds() as f64 / 1000.0)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

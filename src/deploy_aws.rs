@@ -324,7 +324,7 @@ pub async fn active_deployment(
 }
 
 /// The service's desired count and current task definition.
-async fn service_state(
+pub async fn service_state(
     ecs: &aws_sdk_ecs::Client,
     names: &Names,
 ) -> Result<aws_sdk_ecs::types::Service, DeployError> {
@@ -717,6 +717,8 @@ pub async fn snapshot(
         auto_rollback: info
             .auto_rollback_configuration()
             .is_some_and(|a| a.enabled()),
+        created_at: info.create_time().and_then(crate::edge::from_smithy),
+        completed_at: info.complete_time().and_then(crate::edge::from_smithy),
         ..Snapshot::default()
     };
     // The target appears once the deployment starts; before that there is nothing to show.
@@ -738,6 +740,15 @@ pub async fn snapshot(
                             .map(|x| x.as_str().to_string())
                             .unwrap_or_default(),
                     )
+                })
+                .collect();
+            s.event_times = ecs
+                .lifecycle_events()
+                .iter()
+                .map(|e| crate::deploy::EventTime {
+                    name: e.lifecycle_event_name().unwrap_or_default().to_string(),
+                    start: e.start_time().and_then(crate::edge::from_smithy),
+                    end: e.end_time().and_then(crate::edge::from_smithy),
                 })
                 .collect();
             s.task_sets = ecs

@@ -9,6 +9,9 @@
 //! - [`warmup`]: the market warm-up plan (floors before each open and close) and its reconciliation.
 //! - [`warmup_aws`]: the warm-up's AWS edge (read target, forecast, history; write actions).
 //! - [`validation`]: synthetic trades against a listener and the pass/fail verdict.
+//! - [`load`]: synthetic-trade load at a steady rate, every order counted (succeeded, failed,
+//!   dropped); [`load_aws`]: the same from inside the VPC, in segments of the load-generator
+//!   function.
 //! - [`hook`]: CodeDeploy lifecycle hooks: run the validation, report exactly one status.
 //! - [`warm_pool`]: the standby task count N (model, hysteresis, the tracked metric).
 //! - [`warm_pool_aws`]: the warm pool's AWS edge (measure starts and load, publish N).
@@ -25,6 +28,8 @@ pub mod deploy;
 pub mod deploy_aws;
 pub mod edge;
 pub mod hook;
+pub mod load;
+pub mod load_aws;
 pub mod preflight;
 pub mod samconfig;
 pub mod tag_enforcer;

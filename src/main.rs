@@ -58,6 +58,10 @@ enum Command {
     /// Refuse a stack update (`sam deploy`) that would revert what CodeDeploy changed (listener
     /// default actions, the service's task definition, target groups) or lands in a spike window
     Preflight(PreflightArgs),
+    /// Synthetic trades at a steady rate (the validator's harmless orders, unique idempotency
+    /// keys); prints sent / succeeded / failed / dropped, latency and every failure. Exit 1 if
+    /// any order failed or was dropped
+    Load(LoadArgs),
     /// The warm pool (standby tasks)
     #[command(subcommand)]
     WarmPool(WarmPoolCommand),
@@ -252,6 +256,40 @@ struct PreflightArgs {
     stack: StackArgs,
 }
 
+#[derive(Args)]
+struct LoadArgs {
+    /// Listener to load: http(s)://host[:port] (the production listener: stack output ProductionUrl)
+    #[arg(long)]
+    url: String,
+    /// Orders per second
+    #[arg(long)]
+    rate: f64,
+    /// Seconds
+    #[arg(long)]
+    duration: f64,
+    /// Write the full report (every failure and drop) to this JSON file
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Order path (the template's SyntheticOrderPath)
+    #[arg(long, default_value = "/orders")]
+    path: String,
+    /// Per-order timeout: no answer within it = dropped
+    #[arg(long, default_value_t = 5000)]
+    timeout_ms: u64,
+    /// Orders waiting for an answer at most (beyond: counted as not sent, the run fails)
+    #[arg(long, default_value_t = 512)]
+    max_in_flight: usize,
+    /// Run inside the VPC through the stack's load-generator function (output
+    /// LoadGeneratorFunctionName), in segments; for an internal ALB
+    #[arg(long)]
+    in_vpc: bool,
+    /// Segment length with --in-vpc (the function's timeout is 900 s)
+    #[arg(long, default_value_t = 600)]
+    segment_seconds: u64,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
 #[derive(Subcommand)]
 enum WarmPoolCommand {
     /// Run the standby-task model and print N with its reasoning: on a file of inputs
@@ -368,6 +406,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rollback(args) => rollback(args),
         Command::Status(args) => status(args),
         Command::Preflight(args) => preflight(args),
+        Command::Load(args) => load(args),
         Command::Samconfig(cmd) => samconfig(cmd),
         Command::Tags(TagsCommand::Check {
             template,
@@ -882,4 +921,63 @@ fn preflight(args: PreflightArgs) -> Result<ExitCode> {
         );
         Ok(ExitCode::from(1))
     }
+}
+
+fn load(args: LoadArgs) -> Result<ExitCode> {
+    use orderbroker::load::{self, LoadRequest};
+    let req = LoadRequest {
+        url: args.url.clone(),
+        rate: args.rate,
+        duration_seconds: args.duration,
+        path: args.path.clone(),
+        timeout_ms: args.timeout_ms,
+        max_in_flight: args.max_in_flight,
+        run_id: None,
+        start_at_ms: None,
+    };
+    let cfg = req.config()?;
+    let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
+    let report = if args.in_vpc {
+        let name = args.stack.name()?;
+        let (rt, sdk) = aws_for(&args.stack.region)?;
+        rt.block_on(async {
+            let cfn = aws_sdk_cloudformation::Client::new(&sdk);
+            let stack =
+                orderbroker::deploy_aws::require_stack(&cfn, &name, &args.stack.region).await?;
+            let function = stack.output("LoadGeneratorFunctionName")?.to_string();
+            let lambda = aws_sdk_lambda::Client::new(&sdk);
+            let mut say = |l: String| eprintln!("{l}");
+            orderbroker::load_aws::run_via_function(
+                &lambda,
+                &function,
+                &LoadRequest {
+                    run_id: Some(run_id.clone()),
+                    ..req.clone()
+                },
+                orderbroker::load_aws::Segments {
+                    total: cfg.duration,
+                    segment: std::time::Duration::from_secs(args.segment_seconds.clamp(10, 840)),
+                    lead: orderbroker::load_aws::SEGMENT_LEAD,
+                },
+                None,
+                &mut say,
+            )
+            .await
+            .map_err(anyhow::Error::msg)
+        })?
+    } else {
+        let client = reqwest::Client::builder().build()?;
+        let rt = tokio::runtime::Runtime::new()?;
+        rt.block_on(load::run(&client, &cfg, &run_id, None))
+    };
+    print!("{}", report.summary());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

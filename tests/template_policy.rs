@@ -1103,6 +1103,11 @@ fn outputs_name_everything_the_cli_functions_and_live_tests_need() {
         "ScalableTargetResourceId",
         "TestUrl",
         "ProductionUrl",
+        "CpuArchitecture",
+        "PredictiveScalingPolicyName",
+        "LoadGeneratorFunctionName",
+        "TestTrafficHookFunctionName",
+        "ProductionTrafficHookFunctionName",
     ] {
         assert!(outputs.contains_key(o), "output {o}");
     }
@@ -1115,6 +1120,54 @@ fn outputs_name_everything_the_cli_functions_and_live_tests_need() {
         lookup(&outputs["ScalableTargetResourceId"], "Value"),
         t.resource("ScalableTarget").unwrap().prop("ResourceId")
     );
+}
+
+#[test]
+fn the_load_generator_runs_in_the_vpc_from_the_validators_group_with_no_aws_permissions() {
+    let t = template();
+    let f = t
+        .resources_of_type("AWS::Serverless::Function")
+        .find(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "load-generator")
+        .expect("a load-generator function");
+    // Both listeners admit the validator's group: the load reaches an internal ALB.
+    assert_eq!(
+        f.prop("VpcConfig.SecurityGroupIds"),
+        Some(&json!([{"Ref": "ValidatorSecurityGroup"}]))
+    );
+    assert_eq!(
+        f.prop("VpcConfig.SubnetIds"),
+        Some(
+            &json!([{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}, {"Ref": "PrivateSubnet3"}])
+        )
+    );
+    for rule in [
+        "ValidatorToProductionListener",
+        "ProductionListenerFromValidator",
+    ] {
+        assert!(t.resource(rule).is_some(), "{rule}");
+    }
+    // No AWS permissions, synchronous only, a segment fits the timeout.
+    assert!(
+        f.prop("Policies").is_none(),
+        "the load needs no AWS permission"
+    );
+    assert!(
+        f.prop("Events").is_none(),
+        "invoked synchronously by the runner only"
+    );
+    assert_eq!(f.prop("Timeout"), Some(&json!(900)));
+    assert_eq!(f.prop("ReservedConcurrentExecutions"), Some(&json!(2)));
+    assert_eq!(
+        f.prop("FunctionName"),
+        Some(&json!({"Fn::Sub": "${AWS::StackName}-load-generator"}))
+    );
+    // Its binary is a workspace default member (sam build runs cargo lambda at the root).
+    let cargo = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let line = cargo
+        .lines()
+        .find(|l| l.starts_with("default-members"))
+        .unwrap();
+    assert!(line.contains("\"functions/load-generator\""), "{line}");
 }
 
 // ------------------------------------------------------------------ market warm-up

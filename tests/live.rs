@@ -1,0 +1,502 @@
+//! The three market-hours scenarios against a DEPLOYED stack (`make live-test`). Each is skipped,
+//! saying why, unless `ORDERBROKER_STACK` names the stack (region: `AWS_REGION`, default
+//! us-east-2; credentials from the standard chain):
+//!
+//! 1. `predictive_scaling_has_tasks_running_before_the_open`: run at 09:25 New York.
+//! 2. `blue_green_under_load_drops_no_trade`: needs `ORDERBROKER_GOOD_IMAGE`.
+//! 3. `a_bad_version_is_rolled_back_within_five_minutes`: needs `ORDERBROKER_BAD_IMAGE`.
+//!
+//! The load runs inside the VPC through the stack's load-generator function, or directly at
+//! `ORDERBROKER_LOAD_URL` from a machine with VPC access; `ORDERBROKER_LOAD_RATE` orders per
+//! second (default 20). Each scenario prints its numbers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use orderbroker::calendar::{local_date, Calendar, EXCHANGE_TZ};
+use orderbroker::deploy::{schedule_from_parameters, Outcome};
+use orderbroker::deploy_aws::{self, Clients, DeployRequest, Progress, Stack};
+use orderbroker::load::{LoadReport, LoadRequest};
+use orderbroker::warmup::{self, Settings};
+
+struct Live {
+    rt: tokio::runtime::Runtime,
+    sdk: aws_config::SdkConfig,
+    clients: Clients,
+    stack: Stack,
+}
+
+/// The deployed stack, or `None` after saying why the scenario is skipped.
+fn live(scenario: &str, needs: &[&str]) -> Option<Live> {
+    let Ok(name) = std::env::var("ORDERBROKER_STACK") else {
+        eprintln!("SKIPPED {scenario}: set ORDERBROKER_STACK to a deployed stack's name (make live-test ORDERBROKER_STACK=orderbroker)");
+        return None;
+    };
+    for var in needs {
+        if std::env::var(var).is_err() {
+            eprintln!("SKIPPED {scenario}: set {var} (see README \"Live tests\")");
+            return None;
+        }
+    }
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-2".into());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sdk = rt.block_on(
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.clone()))
+            .load(),
+    );
+    let clients = Clients::new(&sdk);
+    let stack = rt
+        .block_on(deploy_aws::require_stack(
+            &clients.cloudformation,
+            &name,
+            &region,
+        ))
+        .unwrap_or_else(|e| panic!("{scenario}: {e}"));
+    Some(Live {
+        rt,
+        sdk,
+        clients,
+        stack,
+    })
+}
+
+struct Print;
+
+impl Progress for Print {
+    fn line(&mut self, text: &str) {
+        println!("{} {text}", Utc::now().format("%H:%M:%SZ"));
+    }
+}
+
+fn ny(t: DateTime<Utc>) -> String {
+    t.with_timezone(&EXCHANGE_TZ).format("%H:%M:%S").to_string()
+}
+
+// ---------------------------------------------------------------- 1. predictive scaling
+
+#[test]
+fn predictive_scaling_has_tasks_running_before_the_open() {
+    let Some(l) = live("predictive scaling", &[]) else {
+        return;
+    };
+    let now = Utc::now();
+    let (calendar, settings) = schedule_from_parameters(&l.stack.parameters).unwrap();
+    let today = local_date(now);
+    let v =
+        l.rt.block_on(deploy_aws::status(
+            &l.clients,
+            &l.stack,
+            now,
+            &settings.action_prefix,
+        ))
+        .unwrap();
+    println!("{}", deploy_aws::render_status(&v, now));
+
+    // The next sessions are covered: each has its open and close raise actions.
+    let upcoming: Vec<_> = calendar
+        .upcoming(now, 3)
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.date > today || s.open_at() > now)
+        .collect();
+    for s in &upcoming {
+        for w in warmup::windows(s, &settings) {
+            if w.raise_at <= now {
+                continue; // already fired
+            }
+            let name = warmup::action_name(&settings.action_prefix, &w, "raise");
+            assert!(
+                v.actions.iter().any(|a| a.name == name),
+                "no scheduled action {name}: the warm-up did not plan session {}",
+                s.date
+            );
+        }
+    }
+    println!(
+        "scheduled: raise actions in place for {} upcoming session(s)",
+        upcoming.len()
+    );
+
+    let Some(session) = calendar.session(today).unwrap() else {
+        let why = calendar.closed(today).unwrap();
+        println!("{today} is not a trading day ({why:?}): checking nothing is scheduled for it");
+        let stray: Vec<&str> = v
+            .actions
+            .iter()
+            .filter(|a| a.name.contains(&format!("-{today}-")))
+            .map(|a| a.name.as_str())
+            .collect();
+        assert!(
+            stray.is_empty(),
+            "actions scheduled on a closed day: {stray:?}"
+        );
+        return;
+    };
+    let [open, _] = warmup::windows(&session, &settings);
+    if !(open.raise_at + chrono::Duration::minutes(5) <= now && now < open.spike_start) {
+        println!(
+            "PARTIAL: now is {} New York; the running-task check needs {}-{} New York on a trading day (run at 09:25: cron `25 9 * * 1-5` with TZ=America/New_York). Schedule checked only.",
+            ny(now),
+            ny(open.raise_at + chrono::Duration::minutes(5)),
+            ny(open.spike_start)
+        );
+        return;
+    }
+    // Pre-market: the fewest running tasks between 07:00 and 08:30 New York, Container Insights.
+    let premarket = l.rt.block_on(premarket_running(&l, &session.date)).unwrap();
+    let min = v.min.unwrap_or(0);
+    let forecast =
+        l.rt.block_on(forecast_peak(&l, open.spike_start, open.spike_end));
+    println!(
+        "at {} New York: running {} (desired {}), pre-market running {premarket}, MinCapacity {min}, forecast peak for {}-{}: {}",
+        ny(now),
+        v.running,
+        v.desired,
+        ny(open.spike_start),
+        ny(open.spike_end),
+        forecast.map_or("none".into(), |f| format!("{f:.1}"))
+    );
+    assert!(
+        f64::from(v.running) > premarket,
+        "running {} is not above the pre-market {premarket}",
+        v.running
+    );
+    assert!(
+        v.running >= min,
+        "running {} below the plan's floor {min}",
+        v.running
+    );
+    if let Some(f) = forecast {
+        assert!(
+            f64::from(v.running) >= f.ceil(),
+            "running {} below the forecast for the open {f:.1}",
+            v.running
+        );
+    }
+}
+
+async fn premarket_running(l: &Live, date: &chrono::NaiveDate) -> Result<f64, String> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let from = orderbroker::calendar::local_instant(
+        *date,
+        chrono::NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
+    )
+    .map_err(|e| e.to_string())?;
+    let to = from + chrono::Duration::minutes(90);
+    let q = MetricDataQuery::builder()
+        .id("running")
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace("ECS/ContainerInsights")
+                        .metric_name("RunningTaskCount")
+                        .dimensions(
+                            Dimension::builder()
+                                .name("ClusterName")
+                                .value(l.stack.output("ClusterName").unwrap())
+                                .build(),
+                        )
+                        .dimensions(
+                            Dimension::builder()
+                                .name("ServiceName")
+                                .value(l.stack.output("ServiceName").unwrap())
+                                .build(),
+                        )
+                        .build(),
+                )
+                .period(60)
+                .stat("Minimum")
+                .build(),
+        )
+        .build();
+    let series = orderbroker::edge::metric_series(&l.clients.cloudwatch, vec![q], from, to).await?;
+    series
+        .iter()
+        .map(|(_, v)| *v)
+        .reduce(f64::min)
+        .ok_or_else(|| "no Container Insights RunningTaskCount between 07:00 and 08:30".into())
+}
+
+async fn forecast_peak(l: &Live, from: DateTime<Utc>, to: DateTime<Utc>) -> Option<f64> {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let policy = l.stack.output("PredictiveScalingPolicyName").ok()?;
+    let out = l
+        .clients
+        .autoscaling
+        .get_predictive_scaling_forecast()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(l.stack.output("ScalableTargetResourceId").ok()?)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .policy_name(policy)
+        .start_time(orderbroker::edge::to_smithy(
+            from - chrono::Duration::hours(1),
+        ))
+        .end_time(orderbroker::edge::to_smithy(to))
+        .send()
+        .await
+        .ok()?;
+    let cap = out.capacity_forecast()?;
+    cap.timestamps()
+        .iter()
+        .zip(cap.values())
+        .filter_map(|(t, v)| {
+            let t = orderbroker::edge::from_smithy(t)?;
+            (t + chrono::Duration::hours(1) > from && t < to).then_some(*v)
+        })
+        .reduce(f64::max)
+}
+
+// ---------------------------------------------------------------- load
+
+/// Starts the load; returns the stop switch and the running task's handle.
+fn start_load(
+    l: &Live,
+    stop: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<Result<LoadReport, String>> {
+    let rate: f64 = std::env::var("ORDERBROKER_LOAD_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20.0);
+    let direct = std::env::var("ORDERBROKER_LOAD_URL").ok();
+    let url = direct
+        .clone()
+        .unwrap_or_else(|| l.stack.output("ProductionUrl").unwrap().to_string());
+    let path = l
+        .stack
+        .parameters
+        .get("SyntheticOrderPath")
+        .cloned()
+        .unwrap_or_else(|| "/orders".into());
+    let base = LoadRequest {
+        url,
+        rate,
+        duration_seconds: 1.0,
+        path,
+        timeout_ms: 5000,
+        max_in_flight: 512,
+        run_id: Some(format!("live-{}", Utc::now().format("%Y%m%dT%H%M%S"))),
+        start_at_ms: None,
+    };
+    // At most two hours of load; the scenario stops it when the deployment ends.
+    let total = Duration::from_secs(2 * 3600);
+    let function = l
+        .stack
+        .output("LoadGeneratorFunctionName")
+        .map(str::to_string);
+    let lambda = aws_sdk_lambda::Client::new(&l.sdk);
+    println!(
+        "load: {rate}/s to {} {}",
+        base.url,
+        if direct.is_some() {
+            "from this machine"
+        } else {
+            "from inside the VPC (load-generator function)"
+        }
+    );
+    l.rt.spawn(async move {
+        match direct {
+            Some(_) => {
+                let mut cfg = base.config().map_err(|e| e.to_string())?;
+                cfg.duration = total;
+                let client = reqwest::Client::new();
+                Ok(orderbroker::load::run(
+                    &client,
+                    &cfg,
+                    base.run_id.as_deref().unwrap_or("live"),
+                    Some(stop),
+                )
+                .await)
+            }
+            None => {
+                let function = function.map_err(|e| e.to_string())?;
+                orderbroker::load_aws::run_via_function(
+                    &lambda,
+                    &function,
+                    &base,
+                    orderbroker::load_aws::Segments {
+                        total,
+                        segment: Duration::from_secs(300),
+                        lead: orderbroker::load_aws::SEGMENT_LEAD,
+                    },
+                    Some(stop),
+                    &mut |l| println!("{l}"),
+                )
+                .await
+            }
+        }
+    })
+}
+
+fn deploy_request(image: String, now: DateTime<Utc>, stack: &Stack) -> DeployRequest {
+    let (calendar, settings): (Calendar, Settings) =
+        schedule_from_parameters(&stack.parameters).unwrap();
+    DeployRequest {
+        image,
+        arch: None,
+        config: None,
+        wait: true,
+        force: false,
+        override_alarms: false,
+        now,
+        calendar,
+        settings,
+        margin: chrono::Duration::minutes(20),
+        poll: Duration::from_secs(5),
+        timeout: Duration::from_secs(90 * 60),
+    }
+}
+
+fn production_revision(l: &Live) -> String {
+    let names = deploy_aws::Names::from_stack(&l.stack).unwrap();
+    let svc =
+        l.rt.block_on(deploy_aws::service_state(&l.clients.ecs, &names))
+            .unwrap();
+    deploy_aws::primary_task_set(&svc)
+        .map(|(td, _)| td)
+        .expect("a PRIMARY task set")
+}
+
+// ---------------------------------------------------------------- 2. blue/green under load
+
+#[test]
+fn blue_green_under_load_drops_no_trade() {
+    let Some(l) = live("blue/green under load", &["ORDERBROKER_GOOD_IMAGE"]) else {
+        return;
+    };
+    let image = std::env::var("ORDERBROKER_GOOD_IMAGE").unwrap();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let load = start_load(&l, stop.clone());
+    // A minute of load on the old version first: the baseline.
+    std::thread::sleep(Duration::from_secs(60));
+    let t0 = Instant::now();
+    let deployed = l.rt.block_on(deploy_aws::deploy(
+        &l.clients,
+        &l.stack,
+        &deploy_request(image, Utc::now(), &l.stack),
+        &mut Print,
+    ));
+    let took = t0.elapsed();
+    // And a minute after the blue task set is gone.
+    std::thread::sleep(Duration::from_secs(60));
+    stop.notify_one();
+    let report = l.rt.block_on(load).unwrap().expect("the load ran");
+    print!("{}", report.summary());
+    let deployed = deployed.unwrap_or_else(|e| panic!("deploy refused: {e}"));
+    let outcome = deployed.outcome.clone().unwrap();
+    println!(
+        "deployment {} took {:.0} s (traffic shift and blue termination wait included): {}",
+        deployed.deployment_id,
+        took.as_secs_f64(),
+        outcome.describe()
+    );
+    assert!(outcome.succeeded(), "{}", outcome.describe());
+    assert_eq!(production_revision(&l), deployed.task_definition);
+    assert!(
+        report.clean(),
+        "{} trades failed, {} dropped, {} not sent during the deployment",
+        report.failed,
+        report.dropped,
+        report.not_sent
+    );
+}
+
+// ---------------------------------------------------------------- 3. auto-rollback
+
+#[test]
+fn a_bad_version_is_rolled_back_within_five_minutes() {
+    let Some(l) = live("auto-rollback", &["ORDERBROKER_BAD_IMAGE"]) else {
+        return;
+    };
+    let image = std::env::var("ORDERBROKER_BAD_IMAGE").unwrap();
+    let before = production_revision(&l);
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let load = start_load(&l, stop.clone());
+    std::thread::sleep(Duration::from_secs(30));
+    let t0 = Instant::now();
+    let deployed = l.rt.block_on(deploy_aws::deploy(
+        &l.clients,
+        &l.stack,
+        &deploy_request(image, Utc::now(), &l.stack),
+        &mut Print,
+    ));
+    let to_rollback_complete = t0.elapsed();
+    std::thread::sleep(Duration::from_secs(30));
+    stop.notify_one();
+    let report = l.rt.block_on(load).unwrap().expect("the load ran");
+    print!("{}", report.summary());
+    let deployed = deployed.unwrap_or_else(|e| panic!("deploy refused: {e}"));
+    let outcome = deployed.outcome.clone().unwrap();
+    println!("{}", outcome.describe());
+    let Outcome::RolledBack {
+        rollback_id,
+        rollback_status,
+        ..
+    } = &outcome
+    else {
+        panic!(
+            "CodeDeploy did not report a rollback: {}",
+            outcome.describe()
+        );
+    };
+    // Phase timings from CodeDeploy's own lifecycle events.
+    let names = deploy_aws::Names::from_stack(&l.stack).unwrap();
+    let failed =
+        l.rt.block_on(deploy_aws::snapshot(
+            &l.clients.codedeploy,
+            &deployed.deployment_id,
+            &names.target_id(),
+        ))
+        .unwrap();
+    let rollback =
+        l.rt.block_on(deploy_aws::snapshot(
+            &l.clients.codedeploy,
+            rollback_id,
+            &names.target_id(),
+        ))
+        .unwrap();
+    for e in &failed.event_times {
+        println!(
+            "  {:<22} {}",
+            e.name,
+            e.seconds().map_or("-".into(), |s| format!("{s:.0} s"))
+        );
+    }
+    let phase = |name: &str| {
+        failed
+            .event_times
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.seconds())
+    };
+    let rollback_s = match (rollback.created_at, rollback.completed_at) {
+        (Some(a), Some(b)) => Some((b - a).num_seconds()),
+        _ => None,
+    };
+    println!(
+        "task start (Install) {:?} s, validation (AfterAllowTestTraffic) {:?} s, rollback deployment {:?} s; deployment start to rollback complete {:.0} s",
+        phase("Install"),
+        phase("AfterAllowTestTraffic"),
+        rollback_s,
+        to_rollback_complete.as_secs_f64()
+    );
+    assert_eq!(rollback_status, "Succeeded");
+    assert_eq!(
+        production_revision(&l),
+        before,
+        "the old revision serves production"
+    );
+    assert!(
+        to_rollback_complete < Duration::from_secs(300),
+        "rollback took {:.0} s",
+        to_rollback_complete.as_secs_f64()
+    );
+    assert!(
+        report.clean(),
+        "production dropped {} / failed {} trades meanwhile",
+        report.dropped,
+        report.failed
+    );
+}
