@@ -994,6 +994,9 @@ pub struct StatusView {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TaskSetState {
+    /// `blue` or `green`: which of the stack's target groups it serves from (the template's
+    /// names; CodeDeploy swaps which one production uses on every deployment).
+    pub colour: String,
     pub status: String,
     pub task_definition: String,
     pub running: i32,
@@ -1039,20 +1042,33 @@ pub async fn status(
     v.running = svc.running_count();
     v.desired = svc.desired_count();
     v.pending = svc.pending_count();
+    let colour = |tg: &str| {
+        if stack.outputs.get("BlueTargetGroupArn").map(String::as_str) == Some(tg) {
+            "blue"
+        } else if stack.outputs.get("GreenTargetGroupArn").map(String::as_str) == Some(tg) {
+            "green"
+        } else {
+            "?"
+        }
+    };
     v.task_sets = svc
         .task_sets()
         .iter()
-        .map(|t| TaskSetState {
-            status: t.status().unwrap_or_default().to_string(),
-            task_definition: t.task_definition().unwrap_or_default().to_string(),
-            running: t.running_count(),
-            desired: t.computed_desired_count(),
-            target_group: t
+        .map(|t| {
+            let tg = t
                 .load_balancers()
                 .first()
                 .and_then(|l| l.target_group_arn())
                 .unwrap_or_default()
-                .to_string(),
+                .to_string();
+            TaskSetState {
+                colour: colour(&tg).to_string(),
+                status: t.status().unwrap_or_default().to_string(),
+                task_definition: t.task_definition().unwrap_or_default().to_string(),
+                running: t.running_count(),
+                desired: t.computed_desired_count(),
+                target_group: tg,
+            }
         })
         .collect();
     let resource = stack.output("ScalableTargetResourceId")?.to_string();
@@ -1178,8 +1194,8 @@ pub fn render_status(v: &StatusView, now: DateTime<Utc>) -> String {
     for t in &v.task_sets {
         let _ = writeln!(
             s,
-            "  task set {:<7} {} running {}/{} -> {}",
-            t.status, t.task_definition, t.running, t.desired, t.target_group
+            "  {:<5} task set {:<7} {} running {}/{} -> {}",
+            t.colour, t.status, t.task_definition, t.running, t.desired, t.target_group
         );
     }
     if v.actions.is_empty() {

@@ -517,7 +517,63 @@ fn clients(w: World, calls: &Calls) -> Clients {
     ];
 
     let cfn_rules: Vec<Rule> = Vec::new();
-    let aas_rules: Vec<Rule> = Vec::new();
+    use aws_sdk_applicationautoscaling as aas;
+    let resource = "service/orderbroker-Cluster-AbCdEf123456/orderbroker-Service-GhIjKl789012";
+    let scheduled = |name: &str, at: &str, min: i32| {
+        aas::types::ScheduledAction::builder()
+            .scheduled_action_name(name)
+            .scheduled_action_arn(format!(
+                "arn:aws:autoscaling:us-east-2:111122223333:scheduledAction:x:{name}"
+            ))
+            .service_namespace(aas::types::ServiceNamespace::Ecs)
+            .schedule(format!("at({at})"))
+            .timezone("America/New_York")
+            .resource_id(resource)
+            .scalable_target_action(
+                aas::types::ScalableTargetAction::builder()
+                    .min_capacity(min)
+                    .build(),
+            )
+            .creation_time(SmithyTime::from_secs(0))
+            .build()
+            .unwrap()
+    };
+    let actions = vec![
+        scheduled("warmup-2026-11-30-close-raise", "2026-11-30T15:17:00", 12),
+        scheduled("someone-elses-action", "2026-11-30T10:05:00", 4),
+        scheduled("warmup-2026-11-30-open-raise", "2026-11-30T09:17:00", 9),
+        scheduled("warmup-2026-11-30-open-restore", "2026-11-30T10:00:00", 3),
+    ];
+    let aas_rules: Vec<Rule> = vec![
+        mock!(aas::Client::describe_scalable_targets)
+            .match_requests(move |r| r.resource_ids() == [resource.to_string()])
+            .then_output(move || {
+                aas::operation::describe_scalable_targets::DescribeScalableTargetsOutput::builder()
+                    .scalable_targets(
+                        aas::types::ScalableTarget::builder()
+                            .service_namespace(aas::types::ServiceNamespace::Ecs)
+                            .resource_id(resource)
+                            .scalable_dimension(
+                                aas::types::ScalableDimension::EcsServiceDesiredCount,
+                            )
+                            .min_capacity(9)
+                            .max_capacity(30)
+                            .role_arn("arn:aws:iam::111122223333:role/x")
+                            .creation_time(SmithyTime::from_secs(0))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+        mock!(aas::Client::describe_scheduled_actions)
+            .match_requests(move |r| r.resource_id() == Some(resource))
+            .then_output(move || {
+                aas::operation::describe_scheduled_actions::DescribeScheduledActionsOutput::builder(
+                )
+                .set_scheduled_actions(Some(actions.clone()))
+                .build()
+            }),
+    ];
     Clients {
         cloudformation: mock_client!(cfn, RuleMode::MatchAny, &cfn_rules),
         ecr: mock_client!(ecr, RuleMode::MatchAny, &ecr_rules),
@@ -1004,6 +1060,48 @@ async fn rollback_with_nothing_in_progress_says_so() {
     assert!(calls.stopped.lock().unwrap().is_empty());
 }
 
+#[tokio::test]
+async fn status_reads_the_service_bounds_and_only_the_warm_ups_own_actions() {
+    let w = World {
+        active: vec!["d-NEW".into()],
+        ..World::default()
+    };
+    let calls = Calls::default();
+    let c = clients(w, &calls);
+    let mut s = stack();
+    s.outputs
+        .insert("BlueTargetGroupArn".into(), "arn:tg/blue".into());
+    let v = orderbroker::deploy_aws::status(&c, &s, ny("2026-11-30", "09:25"), "warmup")
+        .await
+        .unwrap();
+    assert_eq!(v.deployment.as_ref().unwrap().deployment_id, "d-NEW");
+    assert_eq!(v.deployment.as_ref().unwrap().task_sets.len(), 2);
+    assert_eq!(
+        (v.running, v.desired, v.min, v.max),
+        (6, 6, Some(9), Some(30))
+    );
+    assert_eq!(v.task_sets[0].colour, "blue");
+    assert_eq!(v.task_sets[0].status, "PRIMARY");
+    let names: Vec<&str> = v.actions.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "warmup-2026-11-30-open-raise",
+            "warmup-2026-11-30-open-restore",
+            "warmup-2026-11-30-close-raise"
+        ],
+        "own actions only, in time order"
+    );
+    assert_eq!(
+        v.next_action.as_ref().unwrap().name,
+        "warmup-2026-11-30-open-restore"
+    );
+    assert_eq!(
+        v.next_action.as_ref().unwrap().at,
+        ny("2026-11-30", "10:00")
+    );
+}
+
 #[test]
 fn status_shows_the_deployment_task_sets_bounds_and_the_next_warm_up_action() {
     use orderbroker::deploy_aws::{
@@ -1036,6 +1134,7 @@ fn status_shows_the_deployment_task_sets_bounds_and_the_next_warm_up_action() {
         desired: 9,
         pending: 0,
         task_sets: vec![TaskSetState {
+            colour: "green".into(),
             status: "PRIMARY".into(),
             task_definition: CURRENT_TD.into(),
             running: 9,
@@ -1054,7 +1153,7 @@ fn status_shows_the_deployment_task_sets_bounds_and_the_next_warm_up_action() {
         "{text}"
     );
     assert!(
-        text.contains(&format!("task set PRIMARY {CURRENT_TD} running 9/9")),
+        text.contains(&format!("green task set PRIMARY {CURRENT_TD} running 9/9")),
         "{text}"
     );
     assert!(
