@@ -878,6 +878,20 @@ fn preflight(args: PreflightArgs) -> Result<ExitCode> {
         let Some(stack) = deploy_aws::read_stack(&c.cloudformation, &name).await? else {
             return Ok::<_, orderbroker::deploy::DeployError>((None, LiveState::default()));
         };
+        // A stack whose creation failed (or never ran) has no service: CodeDeploy changed
+        // nothing yet, so there is nothing to protect.
+        if !stack.outputs.contains_key("ServiceName")
+            || matches!(
+                stack.status.as_str(),
+                "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS" | "CREATE_FAILED"
+            )
+        {
+            println!(
+                "preflight: note: stack {name} is {} with no service yet: nothing CodeDeploy changed",
+                stack.status
+            );
+            return Ok((None, LiveState::default()));
+        }
         let body = deploy_aws::deployed_template(&c.cloudformation, &name).await?;
         let live = deploy_aws::live_state(&c, &stack).await?;
         Ok((Some((body, stack.parameters)), live))

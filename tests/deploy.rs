@@ -516,7 +516,40 @@ fn clients(w: World, calls: &Calls) -> Clients {
             }),
     ];
 
-    let cfn_rules: Vec<Rule> = Vec::new();
+    let cfn_rules: Vec<Rule> = vec![
+        mock!(cfn::Client::list_stack_resources)
+            .match_requests(|r| r.stack_name() == Some("orderbroker"))
+            .then_output(|| {
+                let res = |id: &str, ty: &str, phys: &str| {
+                    cfn::types::StackResourceSummary::builder()
+                        .logical_resource_id(id)
+                        .resource_type(ty)
+                        .physical_resource_id(phys)
+                        .resource_status(cfn::types::ResourceStatus::UpdateComplete)
+                        .last_updated_timestamp(SmithyTime::from_secs(0))
+                        .build()
+                };
+                cfn::operation::list_stack_resources::ListStackResourcesOutput::builder()
+                    .stack_resource_summaries(res(
+                        "BlueTargetGroup",
+                        "AWS::ElasticLoadBalancingV2::TargetGroup",
+                        "arn:tg/blue",
+                    ))
+                    .stack_resource_summaries(res(
+                        "TaskDefinition",
+                        "AWS::ECS::TaskDefinition",
+                        "arn:td:1",
+                    ))
+                    .build()
+            }),
+        mock!(cfn::Client::get_template)
+            .match_requests(|r| r.template_stage() == Some(&cfn::types::TemplateStage::Original))
+            .then_output(|| {
+                cfn::operation::get_template::GetTemplateOutput::builder()
+                    .template_body("Resources:\n  X:\n    Type: AWS::SNS::Topic\n")
+                    .build()
+            }),
+    ];
     use aws_sdk_applicationautoscaling as aas;
     let resource = "service/orderbroker-Cluster-AbCdEf123456/orderbroker-Service-GhIjKl789012";
     let scheduled = |name: &str, at: &str, min: i32| {
@@ -1165,4 +1198,24 @@ fn status_shows_the_deployment_task_sets_bounds_and_the_next_warm_up_action() {
         "{text}"
     );
     assert!(text.contains("next: warmup-2026-11-30-open-restore at Mon 2026-11-30 10:00 New York (15:00Z) (in 35 min)"), "{text}");
+}
+
+#[tokio::test]
+async fn preflight_reads_which_target_group_serves_production_and_the_deployed_template() {
+    let calls = Calls::default();
+    let c = clients(World::default(), &calls);
+    let live = orderbroker::deploy_aws::live_state(&c, &stack())
+        .await
+        .unwrap();
+    assert_eq!(live.production_target_group.as_deref(), Some("arn:tg/blue"));
+    assert_eq!(live.service_task_definition.as_deref(), Some(CURRENT_TD));
+    assert_eq!(live.physical["BlueTargetGroup"], "arn:tg/blue");
+    assert_eq!(live.physical["TaskDefinition"], "arn:td:1");
+    let body = orderbroker::deploy_aws::deployed_template(&c.cloudformation, "orderbroker")
+        .await
+        .unwrap();
+    assert!(orderbroker::template::Template::parse(&body)
+        .unwrap()
+        .resource("X")
+        .is_some());
 }
