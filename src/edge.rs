@@ -124,3 +124,32 @@ pub async fn metric_series(
         }
     }
 }
+
+/// The service's running tasks (Container Insights `RunningTaskCount`) as a `GetMetricData` query.
+pub fn running_tasks_query(
+    cluster: &str,
+    service: &str,
+    period_seconds: i32,
+    stat: &str,
+) -> aws_sdk_cloudwatch::types::MetricDataQuery {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let dim = |n: &str, v: &str| Dimension::builder().name(n).value(v).build();
+    MetricDataQuery::builder()
+        .id("running")
+        .return_data(true)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace("ECS/ContainerInsights")
+                        .metric_name("RunningTaskCount")
+                        .dimensions(dim("ClusterName", cluster))
+                        .dimensions(dim("ServiceName", service))
+                        .build(),
+                )
+                .period(period_seconds)
+                .stat(stat)
+                .build(),
+        )
+        .build()
+}

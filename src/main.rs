@@ -676,18 +676,22 @@ fn read_forecast(path: &std::path::Path) -> Result<Forecast> {
     Ok(Forecast::from_capacity(&stamps, &values)?)
 }
 
+/// `--set KEY=VALUE` arguments.
+fn parse_set(set: &[String]) -> Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
 fn samconfig(cmd: SamconfigCommand) -> Result<ExitCode> {
     match cmd {
         SamconfigCommand::Overrides { config, set } => {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;
-            let extra = set
-                .iter()
-                .map(|kv| {
-                    kv.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))
-                })
-                .collect::<Result<Vec<_>>>()?;
+            let extra = parse_set(&set)?;
             println!("{}", render_pairs(&c.deploy_overrides(&extra)?)?);
         }
         SamconfigCommand::Tags { config } => {
@@ -857,15 +861,7 @@ fn preflight(args: PreflightArgs) -> Result<ExitCode> {
     use orderbroker::preflight::{check, effective_parameters, Inputs, LiveState};
     let name = args.stack.name()?;
     let new_t = Template::load(&args.template)?;
-    let extra = args
-        .set
-        .iter()
-        .map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let extra = parse_set(&args.set)?;
     let new_overrides: std::collections::BTreeMap<String, String> =
         SamConfig::load(&args.stack.samconfig, &args.stack.config_env)?
             .deploy_overrides(&extra)?

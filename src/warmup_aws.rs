@@ -7,7 +7,7 @@ use crate::edge::{from_smithy, to_smithy};
 use aws_sdk_applicationautoscaling::types::{
     ScalableDimension, ScalableTargetAction, ServiceNamespace,
 };
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, StandardUnit};
+use aws_sdk_cloudwatch::types::StandardUnit;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -442,34 +442,7 @@ async fn read_history(
     start: DateTime<Utc>,
     end: DateTime<Utc>,
 ) -> Result<Vec<Sample>, WarmupError> {
-    let query = MetricDataQuery::builder()
-        .id("running")
-        .return_data(true)
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .namespace("ECS/ContainerInsights")
-                        .metric_name("RunningTaskCount")
-                        .dimensions(
-                            Dimension::builder()
-                                .name("ClusterName")
-                                .value(&cfg.cluster)
-                                .build(),
-                        )
-                        .dimensions(
-                            Dimension::builder()
-                                .name("ServiceName")
-                                .value(&cfg.service)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .period(300)
-                .stat("Maximum")
-                .build(),
-        )
-        .build();
+    let query = crate::edge::running_tasks_query(&cfg.cluster, &cfg.service, 300, "Maximum");
     let points = crate::edge::metric_series(cw, vec![query], start, end)
         .await
         .map_err(|message| WarmupError::Aws {

@@ -178,40 +178,18 @@ fn predictive_scaling_has_tasks_running_before_the_open() {
 }
 
 async fn premarket_running(l: &Live, date: &chrono::NaiveDate) -> Result<f64, String> {
-    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
     let from = orderbroker::calendar::local_instant(
         *date,
         chrono::NaiveTime::from_hms_opt(7, 0, 0).unwrap(),
     )
     .map_err(|e| e.to_string())?;
     let to = from + chrono::Duration::minutes(90);
-    let q = MetricDataQuery::builder()
-        .id("running")
-        .metric_stat(
-            MetricStat::builder()
-                .metric(
-                    Metric::builder()
-                        .namespace("ECS/ContainerInsights")
-                        .metric_name("RunningTaskCount")
-                        .dimensions(
-                            Dimension::builder()
-                                .name("ClusterName")
-                                .value(l.stack.output("ClusterName").unwrap())
-                                .build(),
-                        )
-                        .dimensions(
-                            Dimension::builder()
-                                .name("ServiceName")
-                                .value(l.stack.output("ServiceName").unwrap())
-                                .build(),
-                        )
-                        .build(),
-                )
-                .period(60)
-                .stat("Minimum")
-                .build(),
-        )
-        .build();
+    let q = orderbroker::edge::running_tasks_query(
+        l.stack.output("ClusterName").unwrap(),
+        l.stack.output("ServiceName").unwrap(),
+        60,
+        "Minimum",
+    );
     let series = orderbroker::edge::metric_series(&l.clients.cloudwatch, vec![q], from, to).await?;
     series
         .iter()
@@ -359,18 +337,20 @@ fn production_revision(l: &Live) -> String {
         .expect("a PRIMARY task set")
 }
 
-// ---------------------------------------------------------------- 2. blue/green under load
-
-#[test]
-fn blue_green_under_load_drops_no_trade() {
-    let Some(l) = live("blue/green under load", &["ORDERBROKER_GOOD_IMAGE"]) else {
-        return;
-    };
-    let image = std::env::var("ORDERBROKER_GOOD_IMAGE").unwrap();
+/// Load on production for `margin`, `deploy --wait` of `image`, `margin` more, then the load's
+/// report: (the deploy's result, how long it took, the report).
+fn deploy_under_load(
+    l: &Live,
+    image: String,
+    margin: Duration,
+) -> (
+    Result<deploy_aws::Deployed, orderbroker::deploy::DeployError>,
+    Duration,
+    LoadReport,
+) {
     let stop = Arc::new(tokio::sync::Notify::new());
-    let load = start_load(&l, stop.clone());
-    // A minute of load on the old version first: the baseline.
-    std::thread::sleep(Duration::from_secs(60));
+    let load = start_load(l, stop.clone());
+    std::thread::sleep(margin);
     let t0 = Instant::now();
     let deployed = l.rt.block_on(deploy_aws::deploy(
         &l.clients,
@@ -379,11 +359,24 @@ fn blue_green_under_load_drops_no_trade() {
         &mut Print,
     ));
     let took = t0.elapsed();
-    // And a minute after the blue task set is gone.
-    std::thread::sleep(Duration::from_secs(60));
+    std::thread::sleep(margin);
     stop.notify_one();
     let report = l.rt.block_on(load).unwrap().expect("the load ran");
     print!("{}", report.summary());
+    (deployed, took, report)
+}
+
+// ---------------------------------------------------------------- 2. blue/green under load
+
+#[test]
+fn blue_green_under_load_drops_no_trade() {
+    let Some(l) = live("blue/green under load", &["ORDERBROKER_GOOD_IMAGE"]) else {
+        return;
+    };
+    let image = std::env::var("ORDERBROKER_GOOD_IMAGE").unwrap();
+    // A minute of load on the old version first (the baseline), and a minute after the blue
+    // task set is gone.
+    let (deployed, took, report) = deploy_under_load(&l, image, Duration::from_secs(60));
     let deployed = deployed.unwrap_or_else(|e| panic!("deploy refused: {e}"));
     let outcome = deployed.outcome.clone().unwrap();
     println!(
@@ -412,21 +405,8 @@ fn a_bad_version_is_rolled_back_within_five_minutes() {
     };
     let image = std::env::var("ORDERBROKER_BAD_IMAGE").unwrap();
     let before = production_revision(&l);
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let load = start_load(&l, stop.clone());
-    std::thread::sleep(Duration::from_secs(30));
-    let t0 = Instant::now();
-    let deployed = l.rt.block_on(deploy_aws::deploy(
-        &l.clients,
-        &l.stack,
-        &deploy_request(image, Utc::now(), &l.stack),
-        &mut Print,
-    ));
-    let to_rollback_complete = t0.elapsed();
-    std::thread::sleep(Duration::from_secs(30));
-    stop.notify_one();
-    let report = l.rt.block_on(load).unwrap().expect("the load ran");
-    print!("{}", report.summary());
+    let (deployed, to_rollback_complete, report) =
+        deploy_under_load(&l, image, Duration::from_secs(30));
     let deployed = deployed.unwrap_or_else(|e| panic!("deploy refused: {e}"));
     let outcome = deployed.outcome.clone().unwrap();
     println!("{}", outcome.describe());
