@@ -511,6 +511,8 @@ impl EventTime {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TaskSetView {
+    /// ECS task-set id.
+    pub id: String,
     pub label: String,
     pub traffic: f64,
     pub running: i64,
@@ -606,29 +608,14 @@ pub fn failure_reason(s: &Snapshot) -> String {
         .iter()
         .find(|(_, st)| st == "Failed")
         .map(|(n, _)| format!("lifecycle event {n} failed"));
-    [failed_event, s.error.clone(), s.rollback_message.clone()]
+    let parts: Vec<String> = [failed_event, s.error.clone(), s.rollback_message.clone()]
         .into_iter()
         .flatten()
-        .collect::<Vec<_>>()
-        .join("; ")
-        .chars()
-        .take(2000)
-        .collect::<String>()
-        .if_empty(|| format!("deployment {}", s.status))
-}
-
-trait IfEmpty {
-    fn if_empty(self, f: impl FnOnce() -> String) -> String;
-}
-
-impl IfEmpty for String {
-    fn if_empty(self, f: impl FnOnce() -> String) -> String {
-        if self.is_empty() {
-            f()
-        } else {
-            self
-        }
+        .collect();
+    if parts.is_empty() {
+        return format!("deployment {}", s.status);
     }
+    parts.join("; ").chars().take(2000).collect()
 }
 
 /// How a followed deployment ended.

@@ -423,6 +423,27 @@ pub struct DeployRequest {
     pub timeout: Duration,
 }
 
+impl DeployRequest {
+    /// `deploy --wait --image <image>` with the CLI's defaults: the stack's architecture and
+    /// deployment config, 20-minute window margin, 5 s polls, 60-minute wait.
+    pub fn new(image: String, now: DateTime<Utc>, calendar: Calendar, settings: Settings) -> Self {
+        DeployRequest {
+            image,
+            arch: None,
+            config: None,
+            wait: true,
+            force: false,
+            override_alarms: false,
+            now,
+            calendar,
+            settings,
+            margin: chrono::Duration::minutes(20),
+            poll: Duration::from_secs(5),
+            timeout: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
 /// What `deploy` did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Deployed {
@@ -755,6 +776,7 @@ pub async fn snapshot(
                 .task_sets_info()
                 .iter()
                 .map(|t| TaskSetView {
+                    id: t.identifer().unwrap_or_default().to_string(),
                     label: t
                         .task_set_label()
                         .map(|l| l.as_str().to_string())
@@ -897,7 +919,7 @@ pub async fn rollback(
             before.status
         )));
     }
-    let previous = previous_task_definition(c, &names, &id).await?;
+    let previous = previous_task_definition(c, &names, &before).await?;
     let stopped = c
         .codedeploy
         .stop_deployment()
@@ -936,37 +958,25 @@ pub async fn rollback(
     })
 }
 
+/// The revision of the deployment's blue (previous) task set.
 async fn previous_task_definition(
     c: &Clients,
     names: &Names,
-    id: &str,
+    deployment: &Snapshot,
 ) -> Result<Option<String>, DeployError> {
-    let Ok(t) = c
-        .codedeploy
-        .get_deployment_target()
-        .deployment_id(id)
-        .target_id(names.target_id())
-        .send()
-        .await
+    let Some(blue) = deployment
+        .task_sets
+        .iter()
+        .find(|t| t.label == "Blue" && !t.id.is_empty())
     else {
         return Ok(None);
     };
-    let blue = t
-        .deployment_target()
-        .and_then(|t| t.ecs_target())
-        .and_then(|e| {
-            e.task_sets_info()
-                .iter()
-                .find(|s| s.task_set_label().map(|l| l.as_str()) == Some("Blue"))
-                .and_then(|s| s.identifer().map(str::to_string))
-        });
-    let Some(blue) = blue else { return Ok(None) };
     let sets = c
         .ecs
         .describe_task_sets()
         .cluster(&names.cluster)
         .service(&names.service)
-        .task_sets(&blue)
+        .task_sets(&blue.id)
         .send()
         .await
         .map_err(aws("ecs:DescribeTaskSets"))?;

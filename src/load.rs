@@ -336,19 +336,10 @@ pub fn merge(reports: &[LoadReport]) -> Option<LoadReport> {
 }
 
 fn cause(e: &reqwest::Error) -> String {
-    let mut out = if e.is_timeout() {
-        "timed out (no answer)".to_string()
-    } else if e.is_connect() {
-        "connection failed".to_string()
-    } else {
-        "no answer".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out = format!("{out}: {s}");
-        source = s.source();
-    }
-    out
+    crate::validation::error_chain(
+        e,
+        ["timed out (no answer)", "connection failed", "no answer"],
+    )
 }
 
 /// Runs the load; `stop` ends it early (orders not yet due are then not scheduled).

@@ -134,15 +134,12 @@ struct AppspecArgs {
     /// with a FARGATE_SPOT share
     #[arg(long, value_parser = ["ARM64", "X86_64"])]
     arch: Option<String>,
-    /// Stack outputs as JSON (`aws cloudformation describe-stacks` output, or a {key: value} map)
-    #[arg(long, value_name = "FILE", conflicts_with = "stack")]
+    /// Stack outputs as JSON (`aws cloudformation describe-stacks` output, or a {key: value}
+    /// map); without it, the outputs of the deployed stack
+    #[arg(long, value_name = "FILE")]
     outputs: Option<PathBuf>,
-    /// Read the outputs from this deployed stack (default: samconfig's stack name)
-    #[arg(long)]
-    stack: Option<String>,
-    /// Region
-    #[arg(long, default_value = "us-east-2")]
-    region: String,
+    #[command(flatten)]
+    stack: StackArgs,
 }
 
 #[derive(Args)]
@@ -544,41 +541,14 @@ fn appspec(args: AppspecArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", path.display()))?,
         )?,
         None => {
-            let stack = match &args.stack {
-                Some(s) => s.clone(),
-                None => SamConfig::load("samconfig.toml", "default")?
-                    .get_str("stack_name")
-                    .context("no --stack and samconfig.toml has no stack_name")?
-                    .to_string(),
-            };
-            let (rt, sdk) = aws_for(&args.region)?;
-            rt.block_on(async {
-                let out = aws_sdk_cloudformation::Client::new(&sdk)
-                    .describe_stacks()
-                    .stack_name(&stack)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "cannot read stack {stack} (credentials from the standard chain; does the stack exist in {}?): {}",
-                            args.region,
-                            aws_smithy_types::error::display::DisplayErrorContext(&e)
-                        )
-                    })?;
-                Ok::<_, anyhow::Error>(
-                    out.stacks()
-                        .first()
-                        .map(|s| {
-                            s.outputs()
-                                .iter()
-                                .filter_map(|o| {
-                                    Some((o.output_key()?.to_string(), o.output_value()?.to_string()))
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                )
-            })?
+            let name = args.stack.name()?;
+            let (rt, sdk) = aws_for(&args.stack.region)?;
+            rt.block_on(orderbroker::deploy_aws::require_stack(
+                &aws_sdk_cloudformation::Client::new(&sdk),
+                &name,
+                &args.stack.region,
+            ))?
+            .outputs
         }
     };
     let arch = match &args.arch {
@@ -776,18 +746,15 @@ fn deploy(args: DeployArgs) -> Result<ExitCode> {
         let stack = deploy_aws::require_stack(&c.cloudformation, &name, &args.stack.region).await?;
         let (calendar, settings) = schedule_from_parameters(&stack.parameters)?;
         let req = DeployRequest {
-            image: args.image.clone(),
             arch: args.arch.clone(),
             config: args.config.clone(),
             wait: args.wait,
             force: args.force,
             override_alarms: args.override_alarms,
-            now: chrono::Utc::now(),
-            calendar,
-            settings,
             margin: chrono::Duration::minutes(args.window_margin_minutes),
             poll: std::time::Duration::from_secs(args.waiting.poll_seconds.max(1)),
             timeout: std::time::Duration::from_secs(args.waiting.timeout_minutes * 60),
+            ..DeployRequest::new(args.image.clone(), chrono::Utc::now(), calendar, settings)
         };
         deploy_aws::deploy(&c, &stack, &req, &mut out).await
     })?;

@@ -257,13 +257,20 @@ pub fn idempotency_key(run: &str, index: usize) -> String {
 }
 
 fn describe(e: &reqwest::Error) -> String {
+    error_chain(e, ["timed out", "connection failed", "request failed"])
+}
+
+/// A transport error as one line: `kind[0]` for a timeout, `kind[1]` for a connection failure,
+/// `kind[2]` otherwise, then every underlying cause.
+pub fn error_chain(e: &reqwest::Error, kind: [&str; 3]) -> String {
     let mut cause = if e.is_timeout() {
-        "timed out".to_string()
+        kind[0]
     } else if e.is_connect() {
-        "connection failed".to_string()
+        kind[1]
     } else {
-        "request failed".to_string()
-    };
+        kind[2]
+    }
+    .to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         cause = format!("{cause}: {s}");

@@ -625,18 +625,9 @@ fn clients(w: World, calls: &Calls) -> Clients {
 
 fn request(now: DateTime<Utc>) -> DeployRequest {
     DeployRequest {
-        image: IMAGE.into(),
-        arch: None,
-        config: None,
-        wait: true,
-        force: false,
-        override_alarms: false,
-        now,
-        calendar: Calendar::new(),
-        settings: Settings::default(),
-        margin: chrono::Duration::minutes(20),
         poll: Duration::ZERO,
         timeout: Duration::from_secs(30),
+        ..DeployRequest::new(IMAGE.into(), now, Calendar::new(), Settings::default())
     }
 }
 

@@ -312,18 +312,8 @@ fn deploy_request(image: String, now: DateTime<Utc>, stack: &Stack) -> DeployReq
     let (calendar, settings): (Calendar, Settings) =
         schedule_from_parameters(&stack.parameters).unwrap();
     DeployRequest {
-        image,
-        arch: None,
-        config: None,
-        wait: true,
-        force: false,
-        override_alarms: false,
-        now,
-        calendar,
-        settings,
-        margin: chrono::Duration::minutes(20),
-        poll: Duration::from_secs(5),
         timeout: Duration::from_secs(90 * 60),
+        ..DeployRequest::new(image, now, calendar, settings)
     }
 }
 
