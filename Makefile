@@ -116,9 +116,17 @@ deploy: setup build
 # ------------------------------------------------------------------ live tests
 # The market-hours scenarios against a DEPLOYED stack; scenarios 2 and 3 deploy new versions.
 # One at a time (a deployment group runs one deployment), output shown as it happens.
+# Each scenario runs only when what it needs is set; the others are named as not run.
 live-test:
 	@[ -n "$${ORDERBROKER_STACK:-}" ] || { echo "live-test: set ORDERBROKER_STACK to the deployed stack (it deploys to it)"; exit 2; }
-	AWS_REGION=$${AWS_REGION:-$(REGION)} cargo test --test live -- --test-threads=1 --nocapture
+	@set -- predictive_scaling_has_tasks_running_before_the_open; \
+	if [ -n "$${ORDERBROKER_GOOD_IMAGE:-}" ]; then set -- "$$@" blue_green_under_load_drops_no_trade; \
+	else echo "live-test: NOT RUN blue_green_under_load_drops_no_trade (set ORDERBROKER_GOOD_IMAGE)"; fi; \
+	if [ -n "$${ORDERBROKER_BAD_IMAGE:-}" ]; then set -- "$$@" a_bad_version_is_rolled_back_within_five_minutes; \
+	else echo "live-test: NOT RUN a_bad_version_is_rolled_back_within_five_minutes (set ORDERBROKER_BAD_IMAGE)"; fi; \
+	for t in "$$@"; do \
+	  AWS_REGION=$${AWS_REGION:-$(REGION)} cargo test --test live -- --include-ignored --exact "$$t" --test-threads=1 --nocapture || exit 1; \
+	done
 
 clean:
 	rm -rf .aws-sam target .venv

@@ -10,14 +10,14 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    orderbroker::edge::init_tracing();
+    orderbroker::aws::lambda::init_tracing();
     // One client for every order of every segment: connections are reused as a real client's.
     let client = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(30))
         .build()?;
     let client = &client;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = orderbroker::edge::deadline(event.context.deadline);
+        let deadline = orderbroker::aws::lambda::deadline(event.context.deadline);
         let remaining = deadline.saturating_duration_since(std::time::Instant::now());
         let report = handle_segment(client, event.payload, remaining)
             .await

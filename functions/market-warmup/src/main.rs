@@ -1,17 +1,17 @@
 //! market-warmup: EventBridge Scheduler (hourly, and every 10 minutes in session) and
 //! `make deploy` invoke it; it writes the warm-up plan as scheduled actions. All logic is in
-//! `orderbroker::warmup` (decisions) and `orderbroker::warmup_aws` (the AWS edge).
+//! `orderbroker::warmup` (decisions) and `orderbroker::warmup::aws` (the AWS edge).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use orderbroker::warmup_aws::{run, Clients, RunReport, WarmupConfig, WarmupRequest};
+use orderbroker::warmup::aws::{run, Clients, RunReport, WarmupConfig, WarmupRequest};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    orderbroker::edge::init_tracing();
+    orderbroker::aws::lambda::init_tracing();
     // Bad configuration fails every invocation with the reason, rather than the init.
     let cfg = WarmupConfig::from_env(|k| std::env::var(k).ok());
-    let sdk = orderbroker::edge::sdk_config(std::time::Duration::from_secs(20)).await;
+    let sdk = orderbroker::aws::sdk_config(std::time::Duration::from_secs(20)).await;
     let clients = Clients {
         autoscaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),

@@ -1,34 +1,29 @@
 //! tag-enforcer: the `Custom::TagPolicy` resource (every deploy) and an hourly schedule. It
-//! answers CloudFormation on every path through `orderbroker::custom_resource`, and reports
+//! answers CloudFormation on every path through `orderbroker::cfn::custom_resource`, and reports
 //! tagging failures in Data, logs and the `NonCompliantResources` metric instead of failing the
 //! stack: a tag never rolls the trading stack back.
 
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use orderbroker::custom_resource;
-use orderbroker::tag_enforcer_aws::{
+use orderbroker::cfn::custom_resource;
+use orderbroker::tagging::aws::{
     enforce, handle_tag_policy, publish, EnforcerClients, EnforcerConfig,
 };
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    orderbroker::edge::init_tracing();
+    orderbroker::aws::lambda::init_tracing();
     let cfg = EnforcerConfig::from_env(|k| std::env::var(k).ok());
-    let sdk = orderbroker::edge::sdk_config(Duration::from_secs(20)).await;
-    let clients = EnforcerClients {
-        cloudformation: aws_sdk_cloudformation::Client::new(&sdk),
-        tagging: aws_sdk_resourcegroupstagging::Client::new(&sdk),
-        ecs: aws_sdk_ecs::Client::new(&sdk),
-        cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
-    };
+    let sdk = orderbroker::aws::sdk_config(Duration::from_secs(20)).await;
+    let clients = EnforcerClients::new(&sdk);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .build()?;
     let (clients, cfg, http) = (&clients, &cfg, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = orderbroker::edge::deadline(event.context.deadline);
+        let deadline = orderbroker::aws::lambda::deadline(event.context.deadline);
         if event.payload.get("RequestType").is_some() {
             let answered = custom_resource::handle(
                 event.payload,

@@ -1,20 +1,20 @@
 //! traffic-validator: deployed twice, as `CodeDeployHook_<stack>-test` (LISTENER=test, for
 //! AfterAllowTestTraffic and BeforeAllowTraffic) and `CodeDeployHook_<stack>-prod`
-//! (LISTENER=production, for AfterAllowTraffic). All logic is in `orderbroker::hook` and
-//! `orderbroker::validation`.
+//! (LISTENER=production, for AfterAllowTraffic). All logic is in `orderbroker::gates::hook` and
+//! `orderbroker::gates::validation`.
 
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use orderbroker::hook::{emf_line, handle, report_failure, HookConfig};
-use orderbroker::validation::validate;
+use orderbroker::gates::hook::{emf_line, handle, report_failure, HookConfig};
+use orderbroker::gates::validation::validate;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    orderbroker::edge::init_tracing();
+    orderbroker::aws::lambda::init_tracing();
     let cfg = HookConfig::from_env(|k| std::env::var(k).ok());
-    let sdk = orderbroker::edge::sdk_config(Duration::from_secs(5)).await;
+    let sdk = orderbroker::aws::sdk_config(Duration::from_secs(5)).await;
     let codedeploy = aws_sdk_codedeploy::Client::new(&sdk);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -23,7 +23,7 @@ async fn main() -> Result<(), Error> {
     let (cfg, codedeploy, http) = (&cfg, &codedeploy, &http);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Budget from the Lambda deadline (epoch ms), not from the configured timeout.
-        let deadline = orderbroker::edge::deadline(event.context.deadline);
+        let deadline = orderbroker::aws::lambda::deadline(event.context.deadline);
         let cfg = match cfg {
             Ok(c) => c,
             Err(e) => {

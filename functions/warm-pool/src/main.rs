@@ -1,19 +1,19 @@
 //! warm-pool: every minute (EventBridge Scheduler) measures task starts and load, sizes the
 //! standby task count N and publishes it as `OrderBroker/WarmPool StandbyTasks`, which the
 //! service's target-tracking expression reads. All logic is in `orderbroker::warm_pool` and
-//! `orderbroker::warm_pool_aws`.
+//! `orderbroker::warm_pool::aws`.
 
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use orderbroker::warm_pool_aws::{run, PoolClients, PoolConfig, PoolReport};
+use orderbroker::warm_pool::aws::{run, PoolClients, PoolConfig, PoolReport};
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    orderbroker::edge::init_tracing();
+    orderbroker::aws::lambda::init_tracing();
     let cfg = PoolConfig::from_env(|k| std::env::var(k).ok());
-    let sdk = orderbroker::edge::sdk_config(Duration::from_secs(10)).await;
+    let sdk = orderbroker::aws::sdk_config(Duration::from_secs(10)).await;
     let clients = PoolClients {
         ecs: aws_sdk_ecs::Client::new(&sdk),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),

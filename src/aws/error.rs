@@ -1,0 +1,76 @@
+//! The one error type of every AWS call in this crate.
+
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failed AWS call: the operation (`service:Action`, or `Action` where the caller's context
+/// names the service), what it acted on, and the SDK error itself as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation}{}: {}", resource.as_deref().map(|r| format!(" {r}")).unwrap_or_default(), DisplayErrorContext(source.as_ref()))]
+pub struct AwsError {
+    operation: &'static str,
+    resource: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+    #[source]
+    source: BoxError,
+}
+
+impl AwsError {
+    /// Wraps an SDK (or any) error of `operation`.
+    pub fn new<E>(operation: &'static str, source: E) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    {
+        AwsError {
+            operation,
+            resource: None,
+            code: source.code().map(str::to_string),
+            message: source.message().map(str::to_string),
+            source: Box::new(source),
+        }
+    }
+
+    /// Names what the call acted on (a stack, a function, an image).
+    pub fn on(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The service's error code (`ValidationError`, `ThrottlingException`, ...), when it answered.
+    pub fn code(&self) -> Option<&str> {
+        self.code.as_deref()
+    }
+
+    /// The service's error message, when it answered.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// No credentials could be loaded (nothing was sent). The SDK reports this as a dispatch
+    /// failure whose source chain names the credentials provider; there is no typed variant.
+    pub fn is_missing_credentials(&self) -> bool {
+        let text = DisplayErrorContext(self.source.as_ref()).to_string();
+        self.code.is_none() && (text.contains("credentials") || text.contains("Credentials"))
+    }
+}
+
+/// `.send().await.aws("ecs:DescribeServices")?`: an SDK result as an [`AwsError`] result.
+pub trait AwsResultExt<T> {
+    fn aws(self, operation: &'static str) -> Result<T, AwsError>;
+}
+
+impl<T, E> AwsResultExt<T> for Result<T, E>
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    fn aws(self, operation: &'static str) -> Result<T, AwsError> {
+        self.map_err(|e| AwsError::new(operation, e))
+    }
+}

@@ -1,0 +1,36 @@
+//! Shared AWS plumbing: the one error type every edge returns ([`AwsError`]), the SDK
+//! configuration with its timeouts, SDK time conversions, the stack reader ([`stack`]), the
+//! CloudWatch helpers ([`cloudwatch`]) and the Lambda runtime helpers ([`lambda`]).
+
+pub mod cloudwatch;
+mod error;
+pub mod lambda;
+pub mod stack;
+
+use std::time::Duration;
+
+use aws_smithy_types::DateTime as SmithyTime;
+use chrono::{DateTime, Utc};
+
+pub use error::{AwsError, AwsResultExt};
+
+/// The SDK configuration from the environment, with a bound on every operation so a stuck call
+/// cannot eat the Lambda's deadline.
+pub async fn sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_timeout(operation_timeout)
+                .build(),
+        )
+        .load()
+        .await
+}
+
+pub fn to_smithy(t: DateTime<Utc>) -> SmithyTime {
+    SmithyTime::from_secs(t.timestamp())
+}
+
+pub fn from_smithy(t: &SmithyTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}

@@ -1,0 +1,52 @@
+//! `orderbroker appspec`: the deployment AppSpec from the stack outputs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::shared::{sdk, StackArgs};
+
+#[derive(Args)]
+pub struct AppspecArgs {
+    /// Task-definition revision to deploy
+    #[arg(long, value_name = "ARN")]
+    task_definition: String,
+    /// Its CPU architecture (default: the stack's CpuArchitecture output); ARM64 is refused
+    /// with a FARGATE_SPOT share
+    #[arg(long, value_parser = ["ARM64", "X86_64"])]
+    arch: Option<String>,
+    /// Stack outputs as JSON (`aws cloudformation describe-stacks` output, or a {key: value}
+    /// map); without it, the outputs of the deployed stack
+    #[arg(long, value_name = "FILE")]
+    outputs: Option<PathBuf>,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+pub async fn run(args: AppspecArgs) -> Result<ExitCode> {
+    use orderbroker::deploy::appspec::{parse_outputs, render};
+    let outputs = match &args.outputs {
+        Some(path) => parse_outputs(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        )?,
+        None => {
+            let name = args.stack.name()?;
+            let cfn = aws_sdk_cloudformation::Client::new(&sdk(&args.stack.region).await);
+            orderbroker::aws::stack::require_stack(&cfn, &name, &args.stack.region)
+                .await?
+                .outputs
+        }
+    };
+    let arch = match &args.arch {
+        Some(a) => a.clone(),
+        None => outputs
+            .get("CpuArchitecture")
+            .cloned()
+            .context("give --arch: the stack has no CpuArchitecture output")?,
+    };
+    print!("{}", render(&outputs, &args.task_definition, &arch)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,80 @@
+//! `orderbroker deploy`: pre-flight, register the derived revision, create the deployment and
+//! with --wait follow it (and its rollback) to the end.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use orderbroker::deploy::aws::{self, DeployRequest, Progress};
+use orderbroker::deploy::schedule_from_parameters;
+
+use crate::shared::{clients, StackArgs, WaitArgs};
+use crate::terminal::Terminal;
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// Image to deploy: <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag> or @sha256:...
+    #[arg(long, value_name = "URI")]
+    image: String,
+    /// CPU architecture of the new revision (default: the stack's CpuArchitecture output); the
+    /// image must have a linux platform for it
+    #[arg(long, value_parser = ["ARM64", "X86_64"])]
+    arch: Option<String>,
+    /// CodeDeploy deployment configuration (default: the deployment group's, canary 10 % / 3 min)
+    #[arg(long, value_name = "NAME")]
+    config: Option<String>,
+    /// Follow the deployment (and its rollback) until it ends
+    #[arg(long)]
+    wait: bool,
+    /// Deploy inside a spike window, or past a failed or unreadable quota check
+    #[arg(long)]
+    force: bool,
+    /// Hotfix while a deployment-group alarm fires: the firing alarms are ignored for this
+    /// deployment, the quiet ones stay armed (needs codedeploy:UpdateDeploymentGroup)
+    #[arg(long)]
+    override_alarms: bool,
+    /// Minutes a deployment needs to move traffic: refused when a spike window starts within them
+    #[arg(long, default_value_t = 20)]
+    window_margin_minutes: i64,
+    /// Print the result as JSON on stdout (progress goes to stderr)
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    waiting: WaitArgs,
+}
+
+pub async fn run(args: DeployArgs) -> Result<ExitCode> {
+    let name = args.stack.name()?;
+    let c = clients(&args.stack.region).await;
+    let mut out = Terminal::new(args.json);
+    let stack =
+        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &args.stack.region)
+            .await?;
+    let (calendar, settings) = schedule_from_parameters(&stack.parameters)?;
+    let req = DeployRequest {
+        arch: args.arch.clone(),
+        config: args.config.clone(),
+        wait: args.wait,
+        force: args.force,
+        override_alarms: args.override_alarms,
+        margin: chrono::Duration::minutes(args.window_margin_minutes),
+        poll: args.waiting.poll(),
+        timeout: args.waiting.timeout(),
+        ..DeployRequest::new(args.image.clone(), chrono::Utc::now(), calendar, settings)
+    };
+    let result = aws::deploy(&c, &stack, &req, &mut out).await?;
+    if let Some(o) = &result.outcome {
+        out.line(&o.describe());
+    }
+    drop(out);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    }
+    Ok(match &result.outcome {
+        Some(o) if !o.succeeded() => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}

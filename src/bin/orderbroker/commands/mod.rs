@@ -1,0 +1,13 @@
+//! One module per command: its arguments and what it does.
+
+pub mod appspec;
+pub mod calendar;
+pub mod deploy;
+pub mod load;
+pub mod plan;
+pub mod preflight;
+pub mod rollback;
+pub mod samconfig;
+pub mod status;
+pub mod tags;
+pub mod warm_pool;

@@ -1,0 +1,158 @@
+//! `orderbroker plan`: the market warm-up plan for one day, offline.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use orderbroker::calendar::Closed;
+use orderbroker::warmup::{self, Bounds, Forecast, Overrides, Settings};
+
+use crate::shared::ClosureArgs;
+
+#[derive(Args)]
+pub struct PlanArgs {
+    /// The trading day to plan
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: chrono::NaiveDate,
+    /// Capacity forecast as `aws application-autoscaling get-predictive-scaling-forecast` prints
+    /// it (JSON with CapacityForecast.Timestamps and .Values); without it the configured floor
+    #[arg(long, value_name = "FILE")]
+    forecast: Option<PathBuf>,
+    /// Normal MinCapacity (the template's MinTasks)
+    #[arg(long, default_value_t = 3)]
+    baseline: u32,
+    /// MaxCapacity
+    #[arg(long, default_value_t = 30)]
+    max: u32,
+    /// Operator manual floor
+    #[arg(long)]
+    manual_floor: Option<u32>,
+    /// Operator pause switch
+    #[arg(long)]
+    paused: bool,
+    /// Headroom factor over the forecast or history peak
+    #[arg(long, default_value_t = Settings::default().safety_factor)]
+    safety_factor: f64,
+    /// Floor with neither forecast nor history
+    #[arg(long, default_value_t = Settings::default().fallback_floor)]
+    fallback_floor: u32,
+    /// Print the plan as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    closures: ClosureArgs,
+}
+
+pub fn run(args: PlanArgs) -> Result<ExitCode> {
+    let calendar = args.closures.calendar()?;
+    let settings = Settings {
+        safety_factor: args.safety_factor,
+        fallback_floor: args.fallback_floor,
+        ..Settings::default()
+    };
+    let session = match calendar.closed(args.date)? {
+        Some(why) => {
+            let why = match why {
+                Closed::Weekend => "weekend".to_string(),
+                Closed::Holiday(name) => name.to_string(),
+                Closed::Closure(reason) => reason,
+            };
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"date": args.date, "trading": false, "reason": why, "windows": []})
+                );
+            } else {
+                println!("{}: market closed ({why}): no capacity changes", args.date);
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => calendar
+            .session(args.date)?
+            .context("a trading day has a session")?,
+    };
+    let forecast = match &args.forecast {
+        Some(path) => Some(read_forecast(path)?),
+        None => None,
+    };
+    let now = orderbroker::calendar::local_instant(args.date, chrono::NaiveTime::MIN)?;
+    let overrides = Overrides {
+        paused: args.paused,
+        manual_floor: args.manual_floor,
+    };
+    let plan = warmup::plan(&warmup::Inputs {
+        now,
+        sessions: &[session],
+        recent: &[],
+        forecast: forecast.as_ref(),
+        history: &[],
+        bounds: Bounds {
+            baseline_min: args.baseline,
+            max: args.max,
+        },
+        overrides: &overrides,
+        settings: &settings,
+    })?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tz = orderbroker::calendar::EXCHANGE_TZ;
+    let hm = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%H:%M").to_string();
+    println!(
+        "{}: open {} close {}{} (New York time)",
+        session.date,
+        session.open.format("%H:%M"),
+        session.close.format("%H:%M"),
+        if session.is_early_close() {
+            ", early close"
+        } else {
+            ""
+        }
+    );
+    for w in &plan.windows {
+        println!(
+            "  {:<5} spike {}-{}: raise MinCapacity to {} at {}, restore {} at {}",
+            format!("{:?}", w.window.spike).to_lowercase(),
+            hm(w.window.spike_start),
+            hm(w.window.spike_end),
+            w.floor,
+            hm(w.window.raise_at),
+            plan.restore_floor,
+            hm(w.window.restore_at),
+        );
+        println!("        because: {}", w.reason);
+    }
+    for n in &plan.notes {
+        println!("  note: {n}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_forecast(path: &std::path::Path) -> Result<Forecast> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read forecast {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("forecast {} is not JSON", path.display()))?;
+    let cap = &v["CapacityForecast"];
+    let stamps = cap["Timestamps"]
+        .as_array()
+        .with_context(|| format!("{}: no CapacityForecast.Timestamps list", path.display()))?
+        .iter()
+        .map(|t| {
+            let s = t.as_str().context("a timestamp is not a string")?;
+            Ok(chrono::DateTime::parse_from_rfc3339(s)
+                .with_context(|| format!("timestamp {s:?} is not RFC 3339"))?
+                .with_timezone(&chrono::Utc))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let values = cap["Values"]
+        .as_array()
+        .with_context(|| format!("{}: no CapacityForecast.Values list", path.display()))?
+        .iter()
+        .map(|v| v.as_f64().context("a forecast value is not a number"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Forecast::from_capacity(&stamps, &values)?)
+}

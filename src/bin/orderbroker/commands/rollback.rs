@@ -1,0 +1,56 @@
+//! `orderbroker rollback`: stop a deployment with automatic rollback and confirm the previous
+//! version serves all production traffic.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use orderbroker::deploy::aws::{self, Progress};
+
+use crate::shared::{clients, StackArgs, WaitArgs};
+use crate::terminal::Terminal;
+
+#[derive(Args)]
+pub struct RollbackArgs {
+    /// Deployment id (default: the one in progress)
+    #[arg(long, value_name = "ID")]
+    deployment: Option<String>,
+    #[command(flatten)]
+    stack: StackArgs,
+    #[command(flatten)]
+    waiting: WaitArgs,
+}
+
+pub async fn run(args: RollbackArgs) -> Result<ExitCode> {
+    let name = args.stack.name()?;
+    let c = clients(&args.stack.region).await;
+    let mut out = Terminal::new(false);
+    let stack =
+        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &args.stack.region)
+            .await?;
+    let r = aws::rollback(
+        &c,
+        &stack,
+        args.deployment.clone(),
+        args.waiting.poll(),
+        args.waiting.timeout(),
+        &mut out,
+    )
+    .await?;
+    out.line(&r.outcome.describe());
+    if r.holds_all_traffic {
+        out.line(&format!(
+            "the previous version serves all production traffic: {}",
+            r.serving_task_definition.as_deref().unwrap_or("?")
+        ));
+        Ok(ExitCode::SUCCESS)
+    } else {
+        out.line(&format!(
+            "NOT CONFIRMED: production task set runs {} (previous: {}); check `orderbroker status`",
+            r.serving_task_definition.as_deref().unwrap_or("?"),
+            r.previous_task_definition.as_deref().unwrap_or("unknown")
+        ));
+        Ok(ExitCode::from(1))
+    }
+}

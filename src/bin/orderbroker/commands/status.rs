@@ -1,0 +1,38 @@
+//! `orderbroker status`: the deployment in progress, the task sets, the scaling bounds and the
+//! warm-up plan.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Args;
+
+use orderbroker::deploy::status::render_status;
+use orderbroker::warmup::Settings;
+
+use crate::shared::{clients, StackArgs};
+
+#[derive(Args)]
+pub struct StatusArgs {
+    /// Print as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+pub async fn run(args: StatusArgs) -> Result<ExitCode> {
+    let name = args.stack.name()?;
+    let c = clients(&args.stack.region).await;
+    let now = chrono::Utc::now();
+    let stack =
+        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &args.stack.region)
+            .await?;
+    let v = orderbroker::deploy::aws::status(&c, &stack, now, &Settings::default().action_prefix)
+        .await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", render_status(&v, now));
+    Ok(ExitCode::SUCCESS)
+}

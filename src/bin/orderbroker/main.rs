@@ -1,0 +1,86 @@
+//! `orderbroker`: the OrderBroker platform command line. One file per command under
+//! `commands/`; the arguments every AWS command shares are in `shared.rs`, the progress
+//! display in `terminal.rs`. All decisions are in the `orderbroker` library.
+
+mod commands;
+mod shared;
+mod terminal;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use commands::*;
+
+#[derive(Parser)]
+#[command(
+    name = "orderbroker",
+    version,
+    about = "OrderBroker platform tools: trading calendar, warm-up plan, deploy parameters, tagging policy",
+    long_about = "OrderBroker platform tools.\n\nRun from the repository root (paths default to ./template.yaml and ./samconfig.toml)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the NYSE sessions in a date range, one `YYYY-MM-DD,HH:MM,HH:MM` line each
+    /// (date, open, close; New York local time), oldest first
+    Calendar(calendar::CalendarArgs),
+    /// Print the market warm-up plan for one day, offline: windows, floors and their sources
+    Plan(plan::PlanArgs),
+    /// Print the ECS AppSpec (YAML) for a CodeDeploy deployment of a task-definition revision:
+    /// service, container and port, the capacity-provider strategy (always) and the deployment
+    /// gates, from the stack outputs
+    Appspec(appspec::AppspecArgs),
+    /// Roll out a new image through CodeDeploy blue/green: pre-flight (image platform, no
+    /// deployment in progress, spike windows, Fargate vCPU quota), register the derived
+    /// task-definition revision, create the deployment, and with --wait follow it (and its
+    /// rollback) to the end. Exit 0 = succeeded (or created, without --wait); 1 = failed or
+    /// rolled back; 2 = refused or an error before anything changed
+    Deploy(deploy::DeployArgs),
+    /// Stop the named (or the in-progress) deployment with automatic rollback and wait until the
+    /// previous version serves all production traffic
+    Rollback(rollback::RollbackArgs),
+    /// The deployment in progress, the task sets, running/desired/min/max and the warm-up plan
+    Status(status::StatusArgs),
+    /// Refuse a stack update (`sam deploy`) that would revert what CodeDeploy changed (listener
+    /// default actions, the service's task definition, target groups) or lands in a spike window
+    Preflight(preflight::PreflightArgs),
+    /// Synthetic trades at a steady rate (the validator's harmless orders, unique idempotency
+    /// keys); prints sent / succeeded / failed / dropped, latency and every failure. Exit 1 if
+    /// any order failed or was dropped
+    Load(load::LoadArgs),
+    /// The warm pool (standby tasks)
+    #[command(subcommand)]
+    WarmPool(warm_pool::WarmPoolCommand),
+    /// Read samconfig.toml: the full `sam deploy` parameter list, the stack tags, the stack name
+    #[command(subcommand)]
+    Samconfig(samconfig::SamconfigCommand),
+    /// The tagging policy (CostCenter, Project=TradingPlatform, Service=OrderBroker)
+    #[command(subcommand)]
+    Tags(tags::TagsCommand),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Calendar(a) => calendar::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Appspec(a) => appspec::run(a).await,
+        Command::Deploy(a) => deploy::run(a).await,
+        Command::Rollback(a) => rollback::run(a).await,
+        Command::Status(a) => status::run(a).await,
+        Command::Preflight(a) => preflight::run(a).await,
+        Command::Load(a) => load::run(a).await,
+        Command::WarmPool(c) => warm_pool::run(c).await,
+        Command::Samconfig(c) => samconfig::run(c),
+        Command::Tags(c) => tags::run(c),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("orderbroker: {e:#}");
+        ExitCode::from(2)
+    })
+}

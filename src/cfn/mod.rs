@@ -1,0 +1,6 @@
+//! CloudFormation and SAM: the template as CloudFormation reads it, samconfig.toml, and the
+//! custom-resource protocol.
+
+pub mod custom_resource;
+pub mod samconfig;
+pub mod template;

@@ -1,0 +1,333 @@
+//! CodeDeploy lifecycle hooks: run the traffic validation and report exactly one status.
+//!
+//! Every invocation with a well-formed event ends in exactly one reported status
+//! (`PutLifecycleEventHookExecutionStatus`, retried with backoff until it is delivered or the
+//! Lambda deadline is near): Succeeded only when the validation passed; Failed when it failed,
+//! panicked, or ran out of its time budget. An event without its ids cannot be reported: zero
+//! status calls and an error (a failed invocation), never a panic and never a success.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
+use aws_sdk_codedeploy::types::LifecycleEventStatus;
+use serde::Serialize;
+
+use crate::gates::validation::{Report, ValidationConfig, Verdict};
+
+/// Which listener a hook function checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Listener {
+    /// :9090, the green task set (AfterAllowTestTraffic, BeforeAllowTraffic).
+    Test,
+    /// The production listener (AfterAllowTraffic).
+    Production,
+}
+
+/// What can go wrong before or while reporting.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("malformed CodeDeploy lifecycle event, no status can be reported: {0}")]
+    Malformed(String),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("status {status} for deployment {deployment_id} was not delivered after {attempts} attempt(s): {message}")]
+    StatusNotDelivered {
+        deployment_id: String,
+        status: String,
+        attempts: u32,
+        message: String,
+    },
+}
+
+/// The hook's settings (from the function environment).
+#[derive(Debug, Clone)]
+pub struct HookConfig {
+    pub listener: Listener,
+    pub stack: String,
+    pub validation: ValidationConfig,
+    /// Time kept back from the Lambda deadline to report the status.
+    pub report_reserve: Duration,
+    /// Longest a validation may run, whatever the Lambda timeout.
+    pub max_run: Duration,
+}
+
+impl HookConfig {
+    /// Reads `LISTENER`, `TEST_LISTENER_URL` / `PRODUCTION_LISTENER_URL`, `STACK_NAME` and the
+    /// optional tuning variables through `get`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, HookError> {
+        let req = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| HookError::Config(format!("{k} is not set")))
+        };
+        let listener = match req("LISTENER")?.as_str() {
+            "test" => Listener::Test,
+            "production" => Listener::Production,
+            other => {
+                return Err(HookError::Config(format!(
+                    "LISTENER={other:?}: expected test or production"
+                )))
+            }
+        };
+        let url_var = match listener {
+            Listener::Test => "TEST_LISTENER_URL",
+            Listener::Production => "PRODUCTION_LISTENER_URL",
+        };
+        let url = req(url_var)?;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(HookError::Config(format!(
+                "{url_var}={url:?} is not an http(s) URL"
+            )));
+        }
+        let mut v = ValidationConfig::for_url(&url);
+        let num = |k: &str, default: u64| -> Result<u64, HookError> {
+            match get(k).filter(|s| !s.trim().is_empty()) {
+                None => Ok(default),
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| HookError::Config(format!("{k}={s:?} is not a whole number"))),
+            }
+        };
+        v.orders = num("SYNTHETIC_ORDERS", v.orders as u64)? as usize;
+        v.concurrency = num("CONCURRENCY", v.concurrency as u64)?.max(1) as usize;
+        v.p99_threshold = Duration::from_millis(num("P99_THRESHOLD_MS", 500)?);
+        v.request_timeout = Duration::from_millis(num("REQUEST_TIMEOUT_MS", 2000)?);
+        v.warmup = Duration::from_secs(num("WARMUP_SECONDS", 60)?);
+        if let Some(p) = get("HEALTH_PATH").filter(|s| !s.is_empty()) {
+            v.health_path = p;
+        }
+        if let Some(p) = get("ORDER_PATH").filter(|s| !s.is_empty()) {
+            v.order_path = p;
+        }
+        if let Some(f) = get("EXPECTED_FIELDS").filter(|s| !s.is_empty()) {
+            v.expected_fields = f.split(',').map(|s| s.trim().to_string()).collect();
+        }
+        if v.orders == 0 {
+            return Err(HookError::Config(
+                "SYNTHETIC_ORDERS must be at least 1".into(),
+            ));
+        }
+        Ok(HookConfig {
+            listener,
+            stack: req("STACK_NAME")?,
+            validation: v,
+            report_reserve: Duration::from_secs(num("REPORT_RESERVE_SECONDS", 15)?),
+            max_run: Duration::from_secs(num("MAX_RUN_SECONDS", 150)?),
+        })
+    }
+}
+
+/// The ids a status is reported against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HookIds {
+    pub deployment_id: String,
+    pub hook_execution_id: String,
+}
+
+/// Reads the typed event; missing or empty ids are malformed.
+pub fn parse_event(payload: serde_json::Value) -> Result<HookIds, HookError> {
+    let e: CodeDeployLifecycleEvent =
+        serde_json::from_value(payload).map_err(|e| HookError::Malformed(e.to_string()))?;
+    if e.deployment_id.trim().is_empty() {
+        return Err(HookError::Malformed("DeploymentId is empty".into()));
+    }
+    if e.lifecycle_event_hook_execution_id.trim().is_empty() {
+        return Err(HookError::Malformed(
+            "LifecycleEventHookExecutionId is empty".into(),
+        ));
+    }
+    Ok(HookIds {
+        deployment_id: e.deployment_id,
+        hook_execution_id: e.lifecycle_event_hook_execution_id,
+    })
+}
+
+/// What one invocation decided and reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct HookOutcome {
+    pub ids: HookIds,
+    pub listener: Listener,
+    pub succeeded: bool,
+    pub reason: String,
+    pub report: Option<Report>,
+    pub status_attempts: u32,
+    pub elapsed_ms: u64,
+}
+
+/// Handles one hook invocation. `validate` runs the validation until the deadline it is given;
+/// it runs in its own task so a panic inside it becomes a Failed status.
+pub async fn handle<F, Fut>(
+    payload: serde_json::Value,
+    codedeploy: &aws_sdk_codedeploy::Client,
+    cfg: &HookConfig,
+    lambda_deadline: Instant,
+    validate: F,
+) -> Result<HookOutcome, HookError>
+where
+    F: FnOnce(Instant) -> Fut,
+    Fut: Future<Output = Report> + Send + 'static,
+{
+    let started = Instant::now();
+    let ids = parse_event(payload)?;
+    let report_by = lambda_deadline
+        .checked_sub(cfg.report_reserve)
+        .unwrap_or(started)
+        .max(started);
+    let run_until = report_by.min(started + cfg.max_run);
+
+    let task = tokio::spawn(validate(run_until));
+    let abort = task.abort_handle();
+    // A little grace past the validation's own deadline, never past the reporting time.
+    let grace = (run_until + Duration::from_secs(2)).min(report_by);
+    let (succeeded, reason, report) =
+        match tokio::time::timeout_at(tokio::time::Instant::from_std(grace), task).await {
+            Ok(Ok(report)) => match &report.verdict {
+                Verdict::Pass => (
+                    true,
+                    format!(
+                        "{} synthetic orders succeeded, p99 {} ms",
+                        report.succeeded, report.p99_ms
+                    ),
+                    Some(report),
+                ),
+                Verdict::Fail(why) => (false, why.clone(), Some(report)),
+            },
+            Ok(Err(join)) if join.is_panic() => {
+                let msg = crate::aws::lambda::panic_message(join.into_panic());
+                (false, format!("validation panicked: {msg}"), None)
+            }
+            Ok(Err(join)) => (false, format!("validation task failed: {join}"), None),
+            Err(_) => {
+                abort.abort();
+                (
+                    false,
+                    "validation did not finish within its time budget".to_string(),
+                    None,
+                )
+            }
+        };
+
+    let status = if succeeded {
+        LifecycleEventStatus::Succeeded
+    } else {
+        LifecycleEventStatus::Failed
+    };
+    let attempts = report_status(codedeploy, &ids, status, lambda_deadline).await?;
+    Ok(HookOutcome {
+        ids,
+        listener: cfg.listener,
+        succeeded,
+        reason,
+        report,
+        status_attempts: attempts,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// Reports Failed for an event when nothing can be validated (e.g. the function is
+/// misconfigured): the deployment rolls back now instead of waiting an hour for a status.
+pub async fn report_failure(
+    payload: serde_json::Value,
+    codedeploy: &aws_sdk_codedeploy::Client,
+    lambda_deadline: Instant,
+) -> Result<HookIds, HookError> {
+    let ids = parse_event(payload)?;
+    report_status(
+        codedeploy,
+        &ids,
+        LifecycleEventStatus::Failed,
+        lambda_deadline,
+    )
+    .await?;
+    Ok(ids)
+}
+
+/// Reports the status, retrying with backoff until delivered or the deadline is 1 s away.
+async fn report_status(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    ids: &HookIds,
+    status: LifecycleEventStatus,
+    lambda_deadline: Instant,
+) -> Result<u32, HookError> {
+    let mut attempts = 0u32;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        attempts += 1;
+        let result = codedeploy
+            .put_lifecycle_event_hook_execution_status()
+            .deployment_id(&ids.deployment_id)
+            .lifecycle_event_hook_execution_id(&ids.hook_execution_id)
+            .status(status.clone())
+            .send()
+            .await;
+        match result {
+            Ok(_) => return Ok(attempts),
+            Err(e) => {
+                use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError as E;
+                let message = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+                let permanent = match e.as_service_error() {
+                    // An earlier attempt got through and only its answer was lost.
+                    Some(E::LifecycleEventAlreadyCompletedException(_)) => return Ok(attempts),
+                    Some(
+                        E::DeploymentDoesNotExistException(_)
+                        | E::DeploymentIdRequiredException(_)
+                        | E::InvalidDeploymentIdException(_)
+                        | E::InvalidLifecycleEventHookExecutionIdException(_)
+                        | E::InvalidLifecycleEventHookExecutionStatusException(_)
+                        | E::UnsupportedActionForDeploymentTypeException(_),
+                    ) => true,
+                    _ => false,
+                };
+                tracing::warn!(attempt = attempts, error = %message, "status not delivered yet");
+                if permanent
+                    || attempts >= 8
+                    || Instant::now() + backoff + Duration::from_secs(1) >= lambda_deadline
+                {
+                    return Err(HookError::StatusNotDelivered {
+                        deployment_id: ids.deployment_id.clone(),
+                        status: status.as_str().to_string(),
+                        attempts,
+                        message,
+                    });
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(3));
+            }
+        }
+    }
+}
+
+/// The verdict and its numbers as one CloudWatch Embedded Metric Format line
+/// (namespace `OrderBroker/Deployments`, dimensions Stack and Listener).
+pub fn emf_line(stack: &str, outcome: &HookOutcome, timestamp_ms: i64) -> String {
+    let r = outcome.report.as_ref();
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "OrderBroker/Deployments",
+                "Dimensions": [["Stack", "Listener"]],
+                "Metrics": [
+                    {"Name": "ValidationPassed", "Unit": "Count"},
+                    {"Name": "SyntheticOrdersSent", "Unit": "Count"},
+                    {"Name": "SyntheticOrdersFailed", "Unit": "Count"},
+                    {"Name": "ValidationP99Latency", "Unit": "Milliseconds"},
+                    {"Name": "ValidationDuration", "Unit": "Milliseconds"}
+                ]
+            }]
+        },
+        "Stack": stack,
+        "Listener": outcome.listener,
+        "DeploymentId": outcome.ids.deployment_id,
+        "ValidationPassed": if outcome.succeeded { 1 } else { 0 },
+        "SyntheticOrdersSent": r.map_or(0, |r| r.sent),
+        "SyntheticOrdersFailed": r.map_or(0, |r| r.failed),
+        "ValidationP99Latency": r.map_or(0, |r| r.p99_ms),
+        "ValidationDuration": outcome.elapsed_ms,
+        "Reason": outcome.reason,
+    })
+    .to_string()
+}

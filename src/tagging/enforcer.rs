@@ -1,0 +1,165 @@
+//! The run-time half of the tagging policy: which of the stack's resources need which tags.
+//!
+//! The inventory comes from CloudFormation (`ListStackResources`: every resource the stack made,
+//! tagged or not) plus what the stack creates at run time (the service's tasks); it is never
+//! found through the `aws:cloudformation:stack-name` tag, which is exactly what untagged
+//! resources lack. Each resource is mapped to the ARN the tagging APIs take, or counted as
+//! untaggable (types no API tags, e.g. ECS task sets, listener rules' policies, scalable targets
+//! whose ARN CloudFormation does not return).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::aws::stack::StackResource;
+use crate::tagging::REQUIRED_TAGS;
+
+/// Partition, region and account of the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArnContext {
+    pub partition: String,
+    pub region: String,
+    pub account: String,
+    /// The stack's CodeDeploy application (deployment-group ARNs include it).
+    pub codedeploy_application: Option<String>,
+}
+
+impl ArnContext {
+    /// From a stack id `arn:aws:cloudformation:us-east-2:111122223333:stack/name/uuid`.
+    pub fn from_stack_id(stack_id: &str) -> Option<Self> {
+        let p: Vec<&str> = stack_id.splitn(6, ':').collect();
+        (p.len() == 6 && p[0] == "arn" && p[2] == "cloudformation").then(|| ArnContext {
+            partition: p[1].to_string(),
+            region: p[3].to_string(),
+            account: p[4].to_string(),
+            codedeploy_application: None,
+        })
+    }
+}
+
+/// Where a resource stands for tagging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    Arn(String),
+    Untaggable(String),
+}
+
+/// The ARN the tagging APIs take for a resource, or why it has none.
+pub fn target(r: &StackResource, c: &ArnContext) -> Target {
+    let (p, reg, acct, id) = (&c.partition, &c.region, &c.account, r.physical_id.as_str());
+    let arn = |s: String| Target::Arn(s);
+    let untaggable = |why: &str| Target::Untaggable(why.to_string());
+    if id.starts_with("arn:") {
+        return match r.resource_type.as_str() {
+            "AWS::ECS::TaskSet" => untaggable("ECS TagResource does not accept task sets"),
+            _ => arn(id.to_string()),
+        };
+    }
+    match r.resource_type.as_str() {
+        "AWS::ECS::Cluster" => arn(format!("arn:{p}:ecs:{reg}:{acct}:cluster/{id}")),
+        "AWS::CodeDeploy::Application" => {
+            arn(format!("arn:{p}:codedeploy:{reg}:{acct}:application:{id}"))
+        }
+        "AWS::CodeDeploy::DeploymentGroup" => match &c.codedeploy_application {
+            Some(app) => arn(format!(
+                "arn:{p}:codedeploy:{reg}:{acct}:deploymentgroup:{app}/{id}"
+            )),
+            None => untaggable("deployment group without a known CodeDeploy application"),
+        },
+        "AWS::CloudWatch::Alarm" => arn(format!("arn:{p}:cloudwatch:{reg}:{acct}:alarm:{id}")),
+        "AWS::CloudWatch::Dashboard" => arn(format!("arn:{p}:cloudwatch::{acct}:dashboard/{id}")),
+        "AWS::KMS::Key" => arn(format!("arn:{p}:kms:{reg}:{acct}:key/{id}")),
+        "AWS::S3::Bucket" => arn(format!("arn:{p}:s3:::{id}")),
+        "AWS::IAM::Role" => arn(format!("arn:{p}:iam::{acct}:role/{id}")),
+        "AWS::EC2::SecurityGroup" => arn(format!("arn:{p}:ec2:{reg}:{acct}:security-group/{id}")),
+        "AWS::EC2::VPCEndpoint" => arn(format!("arn:{p}:ec2:{reg}:{acct}:vpc-endpoint/{id}")),
+        "AWS::Logs::LogGroup" => arn(format!("arn:{p}:logs:{reg}:{acct}:log-group:{id}")),
+        "AWS::SQS::Queue" => match id.rsplit('/').next() {
+            Some(name) if id.starts_with("https://") => {
+                arn(format!("arn:{p}:sqs:{reg}:{acct}:{name}"))
+            }
+            _ => untaggable("queue id is not a queue URL"),
+        },
+        "AWS::SSM::Parameter" => arn(format!(
+            "arn:{p}:ssm:{reg}:{acct}:parameter/{}",
+            id.trim_start_matches('/')
+        )),
+        "AWS::Lambda::Function" => arn(format!("arn:{p}:lambda:{reg}:{acct}:function:{id}")),
+        "AWS::Scheduler::ScheduleGroup" => arn(format!(
+            "arn:{p}:scheduler:{reg}:{acct}:schedule-group/{id}"
+        )),
+        "AWS::ApplicationAutoScaling::ScalableTarget" => {
+            untaggable("scalable-target ARNs use an opaque id CloudFormation does not return")
+        }
+        "AWS::ApplicationAutoScaling::ScalingPolicy"
+        | "AWS::CodeDeploy::DeploymentConfig"
+        | "AWS::SNS::Subscription"
+        | "AWS::SNS::TopicPolicy"
+        | "AWS::KMS::Alias"
+        | "AWS::S3::BucketPolicy"
+        | "AWS::IAM::Policy"
+        | "AWS::EC2::SecurityGroupIngress"
+        | "AWS::EC2::SecurityGroupEgress"
+        | "AWS::SQS::QueuePolicy"
+        | "AWS::Scheduler::Schedule"
+        | "AWS::Lambda::Permission"
+        | "AWS::Lambda::EventInvokeConfig"
+        | "AWS::ECS::TaskSet"
+        | "AWS::CloudFormation::CustomResource" => {
+            untaggable("the service has no tags for this type")
+        }
+        t if t.starts_with("Custom::") => untaggable("custom resources have no tags"),
+        other => untaggable(&format!("no ARN mapping for {other}")),
+    }
+}
+
+/// The tags a resource must carry.
+pub fn required_tags(cost_center: &str) -> BTreeMap<String, String> {
+    REQUIRED_TAGS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.unwrap_or(cost_center).to_string()))
+        .collect()
+}
+
+/// The keys (with the wanted value) a resource lacks or carries with another value.
+pub fn missing(
+    current: &BTreeMap<String, String>,
+    required: &BTreeMap<String, String>,
+) -> Vec<String> {
+    required
+        .iter()
+        .filter(|(k, v)| current.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect()
+}
+
+/// Splits ARNs into `TagResources` batches (the API takes 1-20 ARNs a call).
+pub fn batches(arns: &[String]) -> Vec<Vec<String>> {
+    arns.chunks(20).map(<[String]>::to_vec).collect()
+}
+
+/// The outcome of one enforcement run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EnforceReport {
+    pub compliant: usize,
+    pub fixed: usize,
+    pub failed: usize,
+    pub untaggable: usize,
+    /// `arn: reason` of the first failures (the whole list is logged).
+    pub failures: Vec<String>,
+    /// Errors that stopped part of the run (inventory, reads) but not the answer.
+    pub errors: Vec<String>,
+    pub tag_calls: usize,
+}
+
+impl EnforceReport {
+    /// Resources that still lack a tag after the run; at least 1 when part of the run could not
+    /// check (inventory or reads failed), so the alarm sees it.
+    pub fn non_compliant(&self) -> usize {
+        if self.errors.is_empty() {
+            self.failed
+        } else {
+            self.failed.max(1)
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! The market warm-up's AWS edge: read the target, forecast, history and overrides; write the
+//! plan as one-shot scheduled actions; apply the current window's floor; publish coverage.
+//!
+//! The decisions are all in [`crate::warmup`]; this module only moves data in and out.
+
+use aws_sdk_applicationautoscaling::types::{
+    ScalableDimension, ScalableTargetAction, ServiceNamespace,
+};
+use aws_sdk_cloudwatch::types::StandardUnit;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::aws::{from_smithy, to_smithy, AwsError, AwsResultExt};
+use crate::calendar::{Calendar, CalendarError, EXCHANGE_TZ};
+use crate::warmup::{
+    self, next_spike_covered, reconcile, Bounds, ExistingAction, Forecast, Overrides, PlanError,
+    Sample, Settings,
+};
+
+/// Metric namespace and names the warm-up publishes.
+pub const COVERAGE_METRIC: &str = "NextSpikeCovered";
+
+/// What can go wrong in a run.
+#[derive(Debug, thiserror::Error)]
+pub enum WarmupError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("operator overrides in {parameter} are not valid JSON of the form {{\"paused\": bool, \"manual_floor\": n}}: {message}")]
+    Overrides { parameter: String, message: String },
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error("run finished with {} failed change(s): {}", .0.len(), .0.join("; "))]
+    Partial(Vec<String>),
+}
+
+/// Settings from the function's environment (all set by the template).
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmupConfig {
+    /// `service/<cluster>/<service>`
+    pub resource_id: String,
+    pub predictive_policy: String,
+    pub cluster: String,
+    pub service: String,
+    pub stack: String,
+    pub metrics_namespace: String,
+    pub overrides_parameter: String,
+    pub baseline_min: u32,
+    pub closures: String,
+    pub settings: Settings,
+}
+
+impl WarmupConfig {
+    /// Reads the configuration through `get` (the process environment in the function).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, WarmupError> {
+        let req = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| WarmupError::Config(format!("{k} is not set")))
+        };
+        fn num<T: std::str::FromStr>(
+            k: &str,
+            v: Option<String>,
+            default: T,
+        ) -> Result<T, WarmupError> {
+            match v.filter(|s| !s.trim().is_empty()) {
+                None => Ok(default),
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| WarmupError::Config(format!("{k}={s:?} is not a number"))),
+            }
+        }
+        let d = Settings::default();
+        let settings = Settings {
+            lead_minutes: num("LEAD_MINUTES", get("LEAD_MINUTES"), d.lead_minutes)?,
+            task_start_seconds: num(
+                "TASK_START_SECONDS",
+                get("TASK_START_SECONDS"),
+                d.task_start_seconds,
+            )?,
+            safety_factor: num("SAFETY_FACTOR", get("SAFETY_FACTOR"), d.safety_factor)?,
+            fallback_floor: num("FALLBACK_FLOOR", get("FALLBACK_FLOOR"), d.fallback_floor)?,
+            horizon_sessions: num(
+                "HORIZON_SESSIONS",
+                get("HORIZON_SESSIONS"),
+                d.horizon_sessions,
+            )?,
+            ..d
+        };
+        let resource_id = req("SCALABLE_RESOURCE_ID")?;
+        let parts: Vec<&str> = resource_id.split('/').collect();
+        if parts.len() != 3 || parts[0] != "service" || parts[1].is_empty() || parts[2].is_empty() {
+            return Err(WarmupError::Config(format!(
+                "SCALABLE_RESOURCE_ID={resource_id:?} is not service/<cluster>/<service>"
+            )));
+        }
+        Ok(WarmupConfig {
+            cluster: parts[1].to_string(),
+            service: parts[2].to_string(),
+            resource_id,
+            predictive_policy: req("PREDICTIVE_POLICY_NAME")?,
+            stack: req("STACK_NAME")?,
+            metrics_namespace: get("METRICS_NAMESPACE")
+                .unwrap_or_else(|| "OrderBroker/WarmUp".into()),
+            overrides_parameter: req("OVERRIDES_PARAMETER")?,
+            baseline_min: num("BASELINE_MIN_TASKS", Some(req("BASELINE_MIN_TASKS")?), 0)?,
+            closures: get("MARKET_CLOSURES").unwrap_or_default(),
+            settings,
+        })
+    }
+}
+
+/// The payload the schedules (and `make deploy`) send. Anything else in it is ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WarmupRequest {
+    /// Who asked: `hourly`, `in-session`, `deploy`, `operator`.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// Plan and report, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The SDK clients a run uses.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub ssm: aws_sdk_ssm::Client,
+}
+
+/// What a run did (the function's result and its log line).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub trigger: Option<String>,
+    pub dry_run: bool,
+    pub paused: bool,
+    pub min_capacity_before: u32,
+    pub floor_now: u32,
+    pub max_capacity: u32,
+    pub forecast: String,
+    pub history_samples: usize,
+    pub put: Vec<String>,
+    pub deleted: Vec<String>,
+    pub unchanged: usize,
+    pub next_spike_covered: bool,
+    pub notes: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// One warm-up run at `now`.
+pub async fn run(
+    clients: &Clients,
+    cfg: &WarmupConfig,
+    request: &WarmupRequest,
+    now: DateTime<Utc>,
+) -> Result<RunReport, WarmupError> {
+    let aas = &clients.autoscaling;
+    let calendar = Calendar::new().with_closures(&cfg.closures)?;
+    let mut report = RunReport {
+        trigger: request.trigger.clone(),
+        dry_run: request.dry_run,
+        ..RunReport::default()
+    };
+
+    let overrides = read_overrides(&clients.ssm, &cfg.overrides_parameter).await?;
+
+    let targets = aas
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_ids(&cfg.resource_id)
+        .send()
+        .await
+        .aws("DescribeScalableTargets")?;
+    let target = targets.scalable_targets().first().ok_or_else(|| {
+        WarmupError::Config(format!(
+            "no scalable target {} is registered",
+            cfg.resource_id
+        ))
+    })?;
+    let current_min = u32::try_from(target.min_capacity()).unwrap_or(0);
+    let max = u32::try_from(target.max_capacity()).unwrap_or(0);
+    report.min_capacity_before = current_min;
+    report.max_capacity = max;
+
+    let forecast = match aas
+        .get_predictive_scaling_forecast()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&cfg.resource_id)
+        .policy_name(&cfg.predictive_policy)
+        .start_time(to_smithy(now))
+        .end_time(to_smithy(now + Duration::hours(48)))
+        .send()
+        .await
+    {
+        Ok(out) => match out.capacity_forecast() {
+            Some(cap) if !cap.timestamps().is_empty() => {
+                let stamps: Vec<_> = cap.timestamps().iter().filter_map(from_smithy).collect();
+                match Forecast::from_capacity(&stamps, cap.values()) {
+                    Ok(f) => {
+                        report.forecast = format!("{} hourly points", f.points.len());
+                        Some(f)
+                    }
+                    Err(e) => {
+                        report.forecast = format!("unusable forecast: {e}");
+                        None
+                    }
+                }
+            }
+            _ => {
+                report.forecast = "no forecast yet (predictive scaling needs 24 h of data)".into();
+                None
+            }
+        },
+        Err(e) => {
+            report.forecast = format!(
+                "forecast unavailable: {}",
+                AwsError::new("GetPredictiveScalingForecast", e)
+            );
+            None
+        }
+    };
+
+    let ahead = calendar.upcoming(now, cfg.settings.horizon_sessions)?;
+    let recent = calendar.recent(now, 10)?;
+    let history = match recent.last() {
+        Some(oldest) => {
+            match read_history(
+                &clients.cloudwatch,
+                cfg,
+                oldest.open_at() - Duration::hours(1),
+                now,
+            )
+            .await
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    report.notes.push(format!("history unavailable: {e}"));
+                    Vec::new()
+                }
+            }
+        }
+        None => Vec::new(),
+    };
+    report.history_samples = history.len();
+
+    let plan = warmup::plan(&warmup::Inputs {
+        now,
+        sessions: &ahead,
+        recent: &recent,
+        forecast: forecast.as_ref(),
+        history: &history,
+        bounds: Bounds {
+            baseline_min: cfg.baseline_min.min(max),
+            max,
+        },
+        overrides: &overrides,
+        settings: &cfg.settings,
+    })?;
+    report.paused = plan.paused;
+    report.floor_now = plan.floor_now;
+    report.notes.extend(plan.notes.iter().cloned());
+    report.notes.extend(plan.windows.iter().take(2).map(|w| {
+        format!(
+            "{} {:?}: floor {} ({})",
+            w.window.session, w.window.spike, w.floor, w.reason
+        )
+    }));
+
+    let existing = list_actions(aas, cfg).await?;
+    let changes = reconcile(&cfg.settings.action_prefix, &existing, &plan.actions);
+    report.unchanged = changes.unchanged;
+    let mut in_place: Vec<String> = existing.iter().map(|e| e.name.clone()).collect();
+
+    if request.dry_run {
+        report.put = changes.put.iter().map(|a| a.name.clone()).collect();
+        report.deleted = changes.delete.clone();
+        report.next_spike_covered = next_spike_covered(&plan, &in_place);
+        return Ok(report);
+    }
+
+    for name in &changes.delete {
+        match aas
+            .delete_scheduled_action()
+            .service_namespace(ServiceNamespace::Ecs)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .resource_id(&cfg.resource_id)
+            .scheduled_action_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                in_place.retain(|n| n != name);
+                report.deleted.push(name.clone());
+            }
+            Err(e) => report
+                .errors
+                .push(AwsError::new("DeleteScheduledAction", e).to_string()),
+        }
+    }
+    for action in &changes.put {
+        match aas
+            .put_scheduled_action()
+            .service_namespace(ServiceNamespace::Ecs)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .resource_id(&cfg.resource_id)
+            .scheduled_action_name(&action.name)
+            .schedule(action.schedule())
+            .timezone(EXCHANGE_TZ.name())
+            .scalable_target_action(
+                ScalableTargetAction::builder()
+                    .min_capacity(i32::try_from(action.min_capacity).unwrap_or(i32::MAX))
+                    .build(),
+            )
+            .send()
+            .await
+        {
+            Ok(_) => {
+                if !in_place.contains(&action.name) {
+                    in_place.push(action.name.clone());
+                }
+                report.put.push(action.name.clone());
+            }
+            Err(e) => report.errors.push(format!(
+                "{}: {}",
+                action.name,
+                AwsError::new("PutScheduledAction", e)
+            )),
+        }
+    }
+
+    // A run inside a window applies its floor now; outside, it re-asserts the normal floor
+    // (a stack update mid-session resets MinCapacity to the template's value).
+    if plan.floor_now != current_min {
+        if let Err(e) = aas
+            .register_scalable_target()
+            .service_namespace(ServiceNamespace::Ecs)
+            .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+            .resource_id(&cfg.resource_id)
+            .min_capacity(i32::try_from(plan.floor_now).unwrap_or(i32::MAX))
+            .send()
+            .await
+        {
+            report
+                .errors
+                .push(AwsError::new("RegisterScalableTarget", e).to_string());
+        }
+    }
+
+    report.next_spike_covered = next_spike_covered(&plan, &in_place);
+    if let Err(e) = publish_coverage(&clients.cloudwatch, cfg, report.next_spike_covered).await {
+        report.errors.push(e.to_string());
+    }
+    if report.errors.is_empty() {
+        Ok(report)
+    } else {
+        Err(WarmupError::Partial(report.errors.clone()))
+    }
+}
+
+async fn read_overrides(
+    ssm: &aws_sdk_ssm::Client,
+    parameter: &str,
+) -> Result<Overrides, WarmupError> {
+    let out = ssm
+        .get_parameter()
+        .name(parameter)
+        .send()
+        .await
+        .aws("GetParameter")?;
+    let text = out
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap_or("{}")
+        .trim();
+    parse_overrides(parameter, text)
+}
+
+/// The overrides document: `{}`, `{"paused": true}`, `{"manual_floor": 12}`.
+pub fn parse_overrides(parameter: &str, text: &str) -> Result<Overrides, WarmupError> {
+    serde_json::from_str(if text.is_empty() { "{}" } else { text }).map_err(|e| {
+        WarmupError::Overrides {
+            parameter: parameter.to_string(),
+            message: e.to_string(),
+        }
+    })
+}
+
+async fn list_actions(
+    aas: &aws_sdk_applicationautoscaling::Client,
+    cfg: &WarmupConfig,
+) -> Result<Vec<ExistingAction>, WarmupError> {
+    let mut pages = aas
+        .describe_scheduled_actions()
+        .service_namespace(ServiceNamespace::Ecs)
+        .scalable_dimension(ScalableDimension::EcsServiceDesiredCount)
+        .resource_id(&cfg.resource_id)
+        .into_paginator()
+        .send();
+    let mut out = Vec::new();
+    while let Some(page) = pages.next().await {
+        for a in page.aws("DescribeScheduledActions")?.scheduled_actions() {
+            out.push(ExistingAction {
+                name: a.scheduled_action_name().to_string(),
+                schedule: a.schedule().to_string(),
+                timezone: a.timezone().map(str::to_string),
+                min_capacity: a
+                    .scalable_target_action()
+                    .and_then(|t| t.min_capacity())
+                    .and_then(|m| u32::try_from(m).ok()),
+            });
+        }
+    }
+    Ok(out)
+}
+
+async fn read_history(
+    cw: &aws_sdk_cloudwatch::Client,
+    cfg: &WarmupConfig,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<Sample>, WarmupError> {
+    let query =
+        crate::aws::cloudwatch::running_tasks_query(&cfg.cluster, &cfg.service, 300, "Maximum");
+    let points = crate::aws::cloudwatch::metric_series(cw, vec![query], start, end).await?;
+    Ok(points
+        .into_iter()
+        .map(|(at, running)| Sample { at, running })
+        .collect())
+}
+
+async fn publish_coverage(
+    cw: &aws_sdk_cloudwatch::Client,
+    cfg: &WarmupConfig,
+    covered: bool,
+) -> Result<(), WarmupError> {
+    let value = if covered { 1.0 } else { 0.0 };
+    crate::aws::cloudwatch::put_stack_metrics(
+        cw,
+        &cfg.metrics_namespace,
+        &cfg.stack,
+        &[(COVERAGE_METRIC, value, StandardUnit::Count)],
+    )
+    .await
+    .map_err(WarmupError::from)
+}

@@ -1,0 +1,425 @@
+//! `orderbroker load` against local servers on 127.0.0.1: the counts must match the server's own
+//! ledger exactly (what it answered, and how), for a healthy server, one that fails a known set
+//! of requests, one that never answers some, and one that dies and restarts mid-run. Plus the
+//! in-VPC runner's segments against a mocked Lambda client, and the CLI's exit codes.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::{order_ok, serve, serve_restarting, Behaviour, Server};
+use aws_sdk_lambda as lambda;
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use orderbroker::gates::validation::{IDEMPOTENCY_HEADER, SYNTHETIC_ACCOUNT, SYNTHETIC_HEADER};
+use orderbroker::load::in_vpc::{plan_segments, run_via_function, Segments};
+use orderbroker::load::{self, LoadReport, LoadRequest, TradeOutcome};
+
+fn request(url: &str, rate: f64, seconds: f64) -> LoadRequest {
+    LoadRequest {
+        url: url.into(),
+        rate,
+        duration_seconds: seconds,
+        path: "/orders".into(),
+        timeout_ms: 1000,
+        max_in_flight: 512,
+        run_id: Some("t".into()),
+        start_at_ms: None,
+    }
+}
+
+async fn run(url: &str, rate: f64, seconds: f64) -> LoadReport {
+    let cfg = request(url, rate, seconds).config().unwrap();
+    load::run(&reqwest::Client::new(), &cfg, "t", None).await
+}
+
+/// The report's counts against the server's ledger: every key answered 2xx with a good body
+/// is a success, every other answered one a failure, every unanswered one a drop.
+fn assert_matches_ledger(r: &LoadReport, server: &Server, good: impl Fn(u16) -> bool) {
+    let answered = server.answered.lock().unwrap();
+    let key = |s: &crate::support::Seen| s.header(IDEMPOTENCY_HEADER).unwrap().to_string();
+    let answered_ok: BTreeSet<String> = answered
+        .iter()
+        .filter(|(_, st)| good(*st))
+        .map(|(s, _)| key(s))
+        .collect();
+    let answered_bad: BTreeSet<String> = answered
+        .iter()
+        .filter(|(_, st)| !good(*st))
+        .map(|(s, _)| key(s))
+        .collect();
+    assert_eq!(
+        answered.len(),
+        answered_ok.len() + answered_bad.len(),
+        "no key twice"
+    );
+    assert_eq!(r.sent, r.scheduled);
+    assert_eq!(r.succeeded, answered_ok.len(), "succeeded = answered well");
+    assert_eq!(r.failed, answered_bad.len(), "failed = answered badly");
+    assert_eq!(
+        r.dropped,
+        r.sent - answered.len(),
+        "dropped = never answered"
+    );
+    assert_eq!(r.succeeded + r.failed + r.dropped, r.sent);
+    let incident_keys: BTreeSet<String> = r
+        .incidents
+        .iter()
+        .map(|i| i.idempotency_key.clone())
+        .collect();
+    assert_eq!(incident_keys.len(), r.failed + r.dropped);
+    for k in &answered_ok {
+        assert!(!incident_keys.contains(k), "{k} succeeded but is reported");
+    }
+    for i in &r.incidents {
+        match i.outcome {
+            TradeOutcome::Failed => assert!(answered_bad.contains(&i.idempotency_key)),
+            TradeOutcome::Dropped => assert!(
+                !answered.iter().any(|(s, _)| key(s) == i.idempotency_key),
+                "{} was answered but reported dropped",
+                i.idempotency_key
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(!i.cause.is_empty());
+    }
+    assert!(
+        r.incidents.windows(2).all(|w| w[0].at <= w[1].at),
+        "time order"
+    );
+}
+
+#[tokio::test]
+async fn a_healthy_service_gets_every_order_once_with_the_synthetic_contract() {
+    let b: Behaviour = Arc::new(|_, n| (200, order_ok(n), Duration::ZERO));
+    let server = serve(b).await;
+    let r = run(&server.url, 100.0, 2.0).await;
+    assert_eq!(r.scheduled, 200);
+    assert_eq!((r.sent, r.succeeded, r.failed, r.dropped), (200, 200, 0, 0));
+    assert!(r.clean());
+    assert_matches_ledger(&r, &server, |s| s == 200);
+    let seen = server.seen.lock().unwrap();
+    let keys: BTreeSet<&str> = seen
+        .iter()
+        .map(|s| s.header(IDEMPOTENCY_HEADER).unwrap())
+        .collect();
+    assert_eq!(keys.len(), 200, "a unique idempotency key per order");
+    assert!(seen
+        .iter()
+        .all(|s| s.header(SYNTHETIC_HEADER) == Some("true")
+            && s.body.contains(SYNTHETIC_ACCOUNT)
+            && s.body.contains("ZVZZT")
+            && s.method == "POST"
+            && s.path == "/orders"));
+    // Steady rate: 200 orders over ~2 s, not a burst.
+    let span = (r.ended_at - r.started_at).num_milliseconds();
+    assert!((1900..4000).contains(&span), "{span} ms");
+}
+
+#[tokio::test]
+async fn known_failures_are_counted_exactly_with_time_and_cause() {
+    // Requests 10, 20, 30 answer 500; 40 answers 200 without the order fields.
+    let b: Behaviour = Arc::new(|_, n| match n {
+        10 | 20 | 30 => (500, r#"{"error":"boom"}"#.into(), Duration::ZERO),
+        40 => (200, r#"{"ok":true}"#.into(), Duration::ZERO),
+        _ => (200, order_ok(n), Duration::ZERO),
+    });
+    let server = serve(b).await;
+    let r = run(&server.url, 50.0, 2.0).await;
+    assert_eq!((r.sent, r.succeeded, r.failed, r.dropped), (100, 96, 4, 0));
+    assert!(!r.clean());
+    // Against the server's ledger: the three 500s it wrote, and its 40th request (arrival
+    // order) is the one whose answer lacked the fields.
+    let answered = server.answered.lock().unwrap();
+    let key = |s: &crate::support::Seen| s.header(IDEMPOTENCY_HEADER).unwrap().to_string();
+    let five_hundreds: BTreeSet<String> = answered
+        .iter()
+        .filter(|(_, st)| *st == 500)
+        .map(|(s, _)| key(s))
+        .collect();
+    assert_eq!(five_hundreds.len(), 3);
+    let fortieth = key(&server.seen.lock().unwrap()[39]);
+    for i in &r.incidents {
+        if i.cause == "status 500" {
+            assert!(five_hundreds.contains(&i.idempotency_key));
+        } else {
+            assert_eq!(i.idempotency_key, fortieth);
+        }
+    }
+    assert_eq!(answered.len(), 100, "every order answered: none dropped");
+    let causes: Vec<&str> = r.incidents.iter().map(|i| i.cause.as_str()).collect();
+    assert_eq!(
+        causes.iter().filter(|c| **c == "status 500").count(),
+        3,
+        "{causes:?}"
+    );
+    assert_eq!(
+        causes
+            .iter()
+            .filter(|c| c.contains("answer lacks orderId, status"))
+            .count(),
+        1,
+        "{causes:?}"
+    );
+    assert!(r.summary().contains("failed 4 / dropped 0"));
+}
+
+#[tokio::test]
+async fn orders_without_an_answer_are_dropped_not_failed() {
+    // Request 7 is read and never answered (connection closed); request 15 answers too late.
+    let b: Behaviour = Arc::new(|_, n| match n {
+        7 => (0, String::new(), Duration::ZERO),
+        15 => (200, order_ok(n), Duration::from_millis(1500)),
+        _ => (200, order_ok(n), Duration::ZERO),
+    });
+    let server = serve(b).await;
+    let r = run(&server.url, 40.0, 1.0).await;
+    assert_eq!((r.sent, r.failed, r.dropped), (40, 0, 2));
+    assert_eq!(r.succeeded, 38);
+    let mut causes: Vec<String> = r.incidents.iter().map(|i| i.cause.clone()).collect();
+    causes.sort();
+    assert!(
+        causes.iter().any(|c| c.starts_with("timed out")),
+        "{causes:?}"
+    );
+    assert!(
+        causes.iter().any(|c| c.starts_with("no answer")),
+        "{causes:?}"
+    );
+    assert!(r
+        .incidents
+        .iter()
+        .all(|i| i.outcome == TradeOutcome::Dropped && i.status.is_none()));
+}
+
+#[tokio::test]
+async fn a_restart_mid_run_drops_exactly_what_the_server_never_answered() {
+    let b: Behaviour = Arc::new(|_, n| (200, order_ok(n), Duration::ZERO));
+    // Dies on its 100th request, refuses connections for 400 ms, comes back on the same port.
+    let server = serve_restarting(b, 100, Duration::from_millis(400)).await;
+    let r = run(&server.url, 100.0, 3.0).await;
+    println!("{}", r.summary());
+    assert_eq!(r.sent, 300);
+    assert!(
+        r.dropped >= 2,
+        "the crashed request and the refused ones: {}",
+        r.summary()
+    );
+    assert!(r.succeeded >= 250, "it came back: {}", r.summary());
+    assert_eq!(r.failed, 0);
+    assert_matches_ledger(&r, &server, |s| s == 200);
+    // The drops are one contiguous outage, after the first 99 answers.
+    let first = r.incidents.first().unwrap().index;
+    assert!(first >= 99, "{first}");
+    let outage =
+        (r.incidents.last().unwrap().at - r.incidents.first().unwrap().at).num_milliseconds();
+    assert!(outage < 1500, "{outage} ms");
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_with_the_reason() {
+    for (req, expect) in [
+        (request("ftp://x", 1.0, 1.0), "is not http(s)://host[:port]"),
+        (request("http://x", 0.0, 1.0), "rate 0"),
+        (request("http://x", 1.0, -1.0), "duration -1"),
+        (
+            LoadRequest {
+                path: "orders".into(),
+                ..request("http://x", 1.0, 1.0)
+            },
+            "must start with /",
+        ),
+    ] {
+        assert!(
+            req.config().unwrap_err().to_string().contains(expect),
+            "{expect}"
+        );
+    }
+    // The in-VPC function names what is wrong in its event and sends nothing.
+    let e = load::handle_segment(
+        &reqwest::Client::new(),
+        serde_json::json!({"url": "http://127.0.0.1:1", "rate": 5, "duration_seconds": 1, "colour": "blue"}),
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("unknown field `colour`"), "{e}");
+    let e = load::handle_segment(
+        &reqwest::Client::new(),
+        serde_json::json!({"url": "http://127.0.0.1:1", "rate": 5, "duration_seconds": 600}),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.contains("use shorter segments"), "{e}");
+}
+
+// Multi-threaded: the mocked invoke blocks its worker while the segment runs; the local server
+// answers from the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_in_vpc_runner_joins_segments_without_gaps_and_merges_their_reports() {
+    assert_eq!(
+        plan_segments(Duration::from_secs(1500), Duration::from_secs(600)),
+        vec![
+            (Duration::ZERO, Duration::from_secs(600)),
+            (Duration::from_secs(600), Duration::from_secs(600)),
+            (Duration::from_secs(1200), Duration::from_secs(300)),
+        ]
+    );
+    // The mocked function runs each segment's load for real against a local server.
+    let b: Behaviour = Arc::new(|_, n| match n {
+        25 => (503, "{}".into(), Duration::ZERO),
+        _ => (200, order_ok(n), Duration::ZERO),
+    });
+    let server = serve(b).await;
+    let seen: Arc<Mutex<Vec<LoadRequest>>> = Arc::default();
+    let seen2 = seen.clone();
+    let rule = mock!(lambda::Client::invoke)
+        .match_requests(|r| {
+            r.function_name() == Some("orderbroker-load-generator")
+                && r.invocation_type() == Some(&lambda::types::InvocationType::RequestResponse)
+        })
+        .then_compute_output(move |r| {
+            let req: LoadRequest = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+            seen2.lock().unwrap().push(req.clone());
+            let report = std::thread::spawn(move || {
+                tokio::runtime::Runtime::new()
+                    .unwrap()
+                    .block_on(load::handle_segment(
+                        &reqwest::Client::new(),
+                        serde_json::to_value(&req).unwrap(),
+                        Duration::from_secs(60),
+                    ))
+            })
+            .join()
+            .unwrap()
+            .unwrap();
+            lambda::operation::invoke::InvokeOutput::builder()
+                .status_code(200)
+                .payload(aws_smithy_types::Blob::new(
+                    serde_json::to_vec(&report).unwrap(),
+                ))
+                .build()
+        });
+    let client = mock_client!(lambda, RuleMode::MatchAny, &[&rule]);
+    let mut lines = Vec::new();
+    let mut say = |l: String| lines.push(l);
+    let base = request(&server.url, 20.0, 0.0);
+    let r = run_via_function(
+        &client,
+        "orderbroker-load-generator",
+        &base,
+        Segments {
+            total: Duration::from_millis(2500),
+            segment: Duration::from_secs(1),
+            lead: Duration::from_millis(200),
+        },
+        None,
+        &mut say,
+    )
+    .await
+    .unwrap();
+    let reqs = seen.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(
+        reqs.iter().map(|q| q.duration_seconds).collect::<Vec<_>>(),
+        [1.0, 1.0, 0.5]
+    );
+    let starts: Vec<u64> = reqs.iter().map(|q| q.start_at_ms.unwrap()).collect();
+    assert_eq!(starts[1] - starts[0], 1000, "segments join exactly");
+    assert_eq!(starts[2] - starts[1], 1000);
+    assert_eq!(r.scheduled, 20 + 20 + 10);
+    assert_eq!((r.sent, r.succeeded, r.failed, r.dropped), (50, 49, 1, 0));
+    assert_eq!(r.incidents[0].cause, "status 503");
+    assert!(r.notes.is_empty(), "{:?}", r.notes);
+    assert_eq!(lines.len(), 3);
+    assert_matches_ledger(&r, &server, |s| s == 200);
+
+    // A segment whose function fails makes the whole run an error, never a partial count.
+    let failing = mock!(lambda::Client::invoke).then_output(|| {
+        lambda::operation::invoke::InvokeOutput::builder()
+            .status_code(200)
+            .function_error("Unhandled")
+            .payload(aws_smithy_types::Blob::new(
+                r#"{"errorType":"&alloc::string::String","errorMessage":"a 600 s segment needs 615 s"}"#,
+            ))
+            .build()
+    });
+    let client = mock_client!(lambda, RuleMode::MatchAny, &[&failing]);
+    let e = run_via_function(
+        &client,
+        "orderbroker-load-generator",
+        &base,
+        Segments {
+            total: Duration::from_millis(100),
+            segment: Duration::from_secs(1),
+            lead: Duration::ZERO,
+        },
+        None,
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("failed (Unhandled): a 600 s segment needs 615 s"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_exits_non_zero_on_any_failure_and_writes_the_report() {
+    let ok: Behaviour = Arc::new(|_, n| (200, order_ok(n), Duration::ZERO));
+    let bad: Behaviour = Arc::new(|_, n| {
+        if n == 3 {
+            (500, "{}".into(), Duration::ZERO)
+        } else {
+            (200, order_ok(n), Duration::ZERO)
+        }
+    });
+    let dir = std::env::temp_dir().join(format!("ob-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (behaviour, code, failed) in [(ok, 0, 0), (bad, 1, 1)] {
+        let server = serve(behaviour).await;
+        let file = dir.join(format!("report-{code}.json"));
+        let (url, path) = (server.url.clone(), file.clone());
+        // The server runs on this test's runtime: the CLI runs on a blocking thread meanwhile.
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+                .args([
+                    "load",
+                    "--url",
+                    &url,
+                    "--rate",
+                    "20",
+                    "--duration",
+                    "1",
+                    "--json",
+                ])
+                .arg(&path)
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!(
+                "sent 20 / succeeded {} / failed {failed} / dropped 0",
+                20 - failed
+            )),
+            "{stdout}"
+        );
+        let report: LoadReport =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        assert_eq!(report.failed, failed);
+        assert_eq!(report.incidents.len(), failed);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

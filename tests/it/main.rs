@@ -1,0 +1,20 @@
+//! The one integration-test binary: every test of the library, the CLI and the template that
+//! runs without AWS (one link of the AWS SDK instead of one per file). The live scenarios
+//! against a deployed stack are `tests/live.rs`, ignored unless `make live-test`.
+
+mod appspec;
+mod calendar;
+mod custom_resource;
+mod deploy;
+mod hook_handler;
+mod load;
+mod preflight;
+mod support;
+mod tag_enforcer;
+mod tag_enforcer_moto;
+mod template_policy;
+mod validation;
+mod warm_pool;
+mod warm_pool_handler;
+mod warmup_handler;
+mod warmup_plan;
