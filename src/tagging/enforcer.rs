@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use crate::aws::stack::StackResource;
+use crate::tagging::types::{type_rule, RuntimeArn};
 use crate::tagging::REQUIRED_TAGS;
 
 /// Partition, region and account of the stack.
@@ -44,72 +45,50 @@ pub enum Target {
     Untaggable(String),
 }
 
-/// The ARN the tagging APIs take for a resource, or why it has none.
+/// The ARN the tagging APIs take for a resource, or why it has none ([`types::TYPES`]).
 pub fn target(r: &StackResource, c: &ArnContext) -> Target {
-    let (p, reg, acct, id) = (&c.partition, &c.region, &c.account, r.physical_id.as_str());
-    let arn = |s: String| Target::Arn(s);
+    let id = r.physical_id.as_str();
+    let rule = type_rule(&r.resource_type);
     let untaggable = |why: &str| Target::Untaggable(why.to_string());
     if id.starts_with("arn:") {
-        return match r.resource_type.as_str() {
-            "AWS::ECS::TaskSet" => untaggable("ECS TagResource does not accept task sets"),
-            _ => arn(id.to_string()),
+        // Task sets have ARN ids but no tagging API takes them.
+        return match rule.map(|r| r.runtime) {
+            Some(RuntimeArn::Untaggable(why)) if r.resource_type == "AWS::ECS::TaskSet" => {
+                untaggable(why)
+            }
+            _ => Target::Arn(id.to_string()),
         };
     }
-    match r.resource_type.as_str() {
-        "AWS::ECS::Cluster" => arn(format!("arn:{p}:ecs:{reg}:{acct}:cluster/{id}")),
-        "AWS::CodeDeploy::Application" => {
-            arn(format!("arn:{p}:codedeploy:{reg}:{acct}:application:{id}"))
-        }
-        "AWS::CodeDeploy::DeploymentGroup" => match &c.codedeploy_application {
-            Some(app) => arn(format!(
-                "arn:{p}:codedeploy:{reg}:{acct}:deploymentgroup:{app}/{id}"
-            )),
-            None => untaggable("deployment group without a known CodeDeploy application"),
-        },
-        "AWS::CloudWatch::Alarm" => arn(format!("arn:{p}:cloudwatch:{reg}:{acct}:alarm:{id}")),
-        "AWS::CloudWatch::Dashboard" => arn(format!("arn:{p}:cloudwatch::{acct}:dashboard/{id}")),
-        "AWS::KMS::Key" => arn(format!("arn:{p}:kms:{reg}:{acct}:key/{id}")),
-        "AWS::S3::Bucket" => arn(format!("arn:{p}:s3:::{id}")),
-        "AWS::IAM::Role" => arn(format!("arn:{p}:iam::{acct}:role/{id}")),
-        "AWS::EC2::SecurityGroup" => arn(format!("arn:{p}:ec2:{reg}:{acct}:security-group/{id}")),
-        "AWS::EC2::VPCEndpoint" => arn(format!("arn:{p}:ec2:{reg}:{acct}:vpc-endpoint/{id}")),
-        "AWS::Logs::LogGroup" => arn(format!("arn:{p}:logs:{reg}:{acct}:log-group:{id}")),
-        "AWS::SQS::Queue" => match id.rsplit('/').next() {
+    let fill = |pattern: &str, id: &str| {
+        pattern
+            .replace("{p}", &c.partition)
+            .replace("{r}", &c.region)
+            .replace("{a}", &c.account)
+            .replace("{id}", id)
+    };
+    match rule.map(|r| r.runtime) {
+        Some(RuntimeArn::Pattern(p)) => Target::Arn(fill(p, id)),
+        Some(RuntimeArn::SqsQueueUrl) => match id.rsplit('/').next() {
             Some(name) if id.starts_with("https://") => {
-                arn(format!("arn:{p}:sqs:{reg}:{acct}:{name}"))
+                Target::Arn(fill("arn:{p}:sqs:{r}:{a}:{id}", name))
             }
             _ => untaggable("queue id is not a queue URL"),
         },
-        "AWS::SSM::Parameter" => arn(format!(
-            "arn:{p}:ssm:{reg}:{acct}:parameter/{}",
-            id.trim_start_matches('/')
+        Some(RuntimeArn::SsmParameter) => Target::Arn(fill(
+            "arn:{p}:ssm:{r}:{a}:parameter/{id}",
+            id.trim_start_matches('/'),
         )),
-        "AWS::Lambda::Function" => arn(format!("arn:{p}:lambda:{reg}:{acct}:function:{id}")),
-        "AWS::Scheduler::ScheduleGroup" => arn(format!(
-            "arn:{p}:scheduler:{reg}:{acct}:schedule-group/{id}"
-        )),
-        "AWS::ApplicationAutoScaling::ScalableTarget" => {
-            untaggable("scalable-target ARNs use an opaque id CloudFormation does not return")
+        Some(RuntimeArn::DeploymentGroup) => match &c.codedeploy_application {
+            Some(app) => Target::Arn(fill(
+                "arn:{p}:codedeploy:{r}:{a}:deploymentgroup:{id}",
+                &format!("{app}/{id}"),
+            )),
+            None => untaggable("deployment group without a known CodeDeploy application"),
+        },
+        Some(RuntimeArn::Untaggable(why)) => untaggable(why),
+        Some(RuntimeArn::FromPhysicalId) | None => {
+            untaggable(&format!("no ARN mapping for {}", r.resource_type))
         }
-        "AWS::ApplicationAutoScaling::ScalingPolicy"
-        | "AWS::CodeDeploy::DeploymentConfig"
-        | "AWS::SNS::Subscription"
-        | "AWS::SNS::TopicPolicy"
-        | "AWS::KMS::Alias"
-        | "AWS::S3::BucketPolicy"
-        | "AWS::IAM::Policy"
-        | "AWS::EC2::SecurityGroupIngress"
-        | "AWS::EC2::SecurityGroupEgress"
-        | "AWS::SQS::QueuePolicy"
-        | "AWS::Scheduler::Schedule"
-        | "AWS::Lambda::Permission"
-        | "AWS::Lambda::EventInvokeConfig"
-        | "AWS::ECS::TaskSet"
-        | "AWS::CloudFormation::CustomResource" => {
-            untaggable("the service has no tags for this type")
-        }
-        t if t.starts_with("Custom::") => untaggable("custom resources have no tags"),
-        other => untaggable(&format!("no ARN mapping for {other}")),
     }
 }
 

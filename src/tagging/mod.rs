@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod enforcer;
+pub mod types;
 
 use serde_json::Value;
 
@@ -34,53 +35,11 @@ pub enum TagSupport {
     NotInTemplate,
 }
 
-/// Tag support per resource type, from the CloudFormation resource schemas
-/// (`tagging.taggable` and a `Tags` property) as bundled with cfn-lint. A type missing here is a
-/// finding, so adding a resource type to the template forces a decision about its tags.
+/// How a template tags a resource type ([`types::TYPES`], shared with the enforcer). A type
+/// missing there is a finding, so adding a resource type to the template forces a decision
+/// about its tags.
 pub fn tag_support(type_name: &str) -> Option<TagSupport> {
-    use TagSupport::*;
-    Some(match type_name {
-        "AWS::Serverless::Function" => SamMap,
-        "AWS::SSM::Parameter" => KeyValueMap,
-        "AWS::ECS::Cluster"
-        | "AWS::ECS::Service"
-        | "AWS::ECS::TaskDefinition"
-        | "AWS::ElasticLoadBalancingV2::LoadBalancer"
-        | "AWS::ElasticLoadBalancingV2::TargetGroup"
-        | "AWS::CodeDeploy::Application"
-        | "AWS::CodeDeploy::DeploymentGroup"
-        | "AWS::CloudWatch::Alarm"
-        | "AWS::SNS::Topic"
-        | "AWS::KMS::Key"
-        | "AWS::S3::Bucket"
-        | "AWS::IAM::Role"
-        | "AWS::EC2::SecurityGroup"
-        | "AWS::EC2::VPCEndpoint"
-        | "AWS::Logs::LogGroup"
-        | "AWS::SQS::Queue"
-        | "AWS::Scheduler::ScheduleGroup"
-        | "AWS::Lambda::Function"
-        | "AWS::Events::Rule" => KeyValueList,
-        "AWS::ElasticLoadBalancingV2::Listener"
-        | "AWS::ApplicationAutoScaling::ScalableTarget"
-        | "AWS::ApplicationAutoScaling::ScalingPolicy"
-        | "AWS::CodeDeploy::DeploymentConfig"
-        | "AWS::CloudWatch::Dashboard"
-        | "AWS::SNS::Subscription"
-        | "AWS::SNS::TopicPolicy"
-        | "AWS::KMS::Alias"
-        | "AWS::S3::BucketPolicy"
-        | "AWS::IAM::Policy"
-        | "AWS::EC2::SecurityGroupIngress"
-        | "AWS::EC2::SecurityGroupEgress"
-        | "AWS::SQS::QueuePolicy"
-        | "AWS::Scheduler::Schedule"
-        | "AWS::Lambda::Permission"
-        | "AWS::Lambda::EventInvokeConfig"
-        | "AWS::CloudFormation::CustomResource" => NotInTemplate,
-        t if t.starts_with("Custom::") => NotInTemplate,
-        _ => return None,
-    })
+    types::type_rule(type_name).and_then(|r| r.template)
 }
 
 /// One gap in the policy.

@@ -1,14 +1,10 @@
 //! `orderbroker appspec`: golden files for both architectures, with and without a Spot share,
 //! checked against the ECS AppSpec structure; ARM64 with Spot refused; missing outputs named.
 
-use std::path::Path;
 use std::process::Command;
 
+use crate::support::root;
 use orderbroker::deploy::appspec::{parse_outputs, render, AppSpecError};
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read(p: &str) -> String {
     std::fs::read_to_string(root().join(p)).unwrap()

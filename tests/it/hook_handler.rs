@@ -2,9 +2,9 @@
 //! (aws-smithy-mocks for CodeDeploy; the validation is injected so panics and deadlines can be
 //! provoked).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::event_json as event;
 use aws_sdk_codedeploy as cd;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use cd::operation::put_lifecycle_event_hook_execution_status::{
@@ -13,13 +13,6 @@ use cd::operation::put_lifecycle_event_hook_execution_status::{
 use cd::types::LifecycleEventStatus;
 use orderbroker::gates::hook::{emf_line, handle, report_failure, HookConfig, HookError, Listener};
 use orderbroker::gates::validation::{HealthOutcome, Report, ValidationConfig, Verdict};
-
-fn event(name: &str) -> serde_json::Value {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("events")
-        .join(name);
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
 
 fn hook_id() -> String {
     event("codedeploy-lifecycle-hook.json")["LifecycleEventHookExecutionId"]

@@ -5,22 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use orderbroker::calendar::{local_instant, Calendar};
+use crate::support::ny;
+use chrono::{DateTime, Duration, Utc};
+use orderbroker::calendar::Calendar;
 use orderbroker::cfn::template::Template;
 use orderbroker::preflight::{check, Inputs, LiveState, Report};
 use orderbroker::warmup::Settings;
 
 fn template_text() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml")).unwrap()
-}
-
-fn ny(date: &str, hm: &str) -> DateTime<Utc> {
-    local_instant(
-        NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
-        NaiveTime::parse_from_str(hm, "%H:%M").unwrap(),
-    )
-    .unwrap()
 }
 
 const BLUE: &str = "arn:aws:elasticloadbalancing:us-east-2:111122223333:targetgroup/orderb-Blue/1";

@@ -1,34 +1,17 @@
 //! The market warm-up's AWS edge against mocked SDK clients (aws-smithy-mocks): the exact
 //! scheduled actions written and deleted, re-runs, failures, and the coverage metric.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use crate::support::{event_text as event, ny};
 use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_ssm as ssm;
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
 use aws_smithy_types::DateTime as SmithyTime;
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use orderbroker::calendar::local_instant;
+use chrono::DateTime;
 use orderbroker::warmup::aws::{run, Clients, WarmupConfig, WarmupError, WarmupRequest};
 use orderbroker::warmup::Settings;
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn event(name: &str) -> String {
-    std::fs::read_to_string(root().join("events").join(name)).unwrap()
-}
-
-fn ny(date: &str, hm: &str) -> DateTime<Utc> {
-    local_instant(
-        NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
-        NaiveTime::parse_from_str(hm, "%H:%M").unwrap(),
-    )
-    .unwrap()
-}
 
 const RESOURCE: &str = "service/ob-cluster/ob-service";
 

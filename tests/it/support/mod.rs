@@ -1,11 +1,38 @@
-//! Local HTTP servers on 127.0.0.1 playing the OrderBroker (green) for the validator and load
-//! tests. Each answers by a behaviour chosen per test; every request is recorded.
+//! What the integration tests share: the repository's files (`events/` fixtures, the template),
+//! New York wall-clock instants, and local HTTP servers on 127.0.0.1 playing the OrderBroker
+//! (green) for the validator and load tests. Each server answers by a behaviour chosen per test;
+//! every request is recorded.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+/// The repository root (template.yaml, samconfig.toml, events/).
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An `events/` fixture as text.
+pub fn event_text(name: &str) -> String {
+    std::fs::read_to_string(root().join("events").join(name)).unwrap()
+}
+
+/// An `events/` fixture as JSON.
+pub fn event_json(name: &str) -> serde_json::Value {
+    serde_json::from_str(&event_text(name)).unwrap()
+}
+
+/// `date` at `hm` New York wall-clock time, as UTC.
+pub fn ny(date: &str, hm: &str) -> chrono::DateTime<chrono::Utc> {
+    orderbroker::calendar::local_instant(
+        chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
+        chrono::NaiveTime::parse_from_str(hm, "%H:%M").unwrap(),
+    )
+    .unwrap()
+}
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]

@@ -1,0 +1,360 @@
+//! The Lambda functions: warm-up, gates, warm pool, tag policy.
+
+use super::*;
+
+// ------------------------------------------------------------------ market warm-up
+
+#[test]
+fn market_warmup_runs_hourly_and_in_session_in_new_york_time_with_alarms() {
+    let t = template();
+    let f = t
+        .resources_of_type("AWS::Serverless::Function")
+        .find(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "market-warmup")
+        .expect("market-warmup function");
+    assert_eq!(f.body["Metadata"]["BuildMethod"], "rust-cargolambda");
+    assert_eq!(f.prop("ReservedConcurrentExecutions"), Some(&json!(1)));
+    let events = f.prop("Events").unwrap().as_object().unwrap();
+    let mut expressions = Vec::new();
+    for (name, e) in events {
+        assert_eq!(e["Type"], "ScheduleV2", "{name}");
+        assert_eq!(
+            e["Properties"]["ScheduleExpressionTimezone"], "America/New_York",
+            "{name}"
+        );
+        let input: Value =
+            serde_json::from_str(e["Properties"]["Input"].as_str().unwrap()).unwrap();
+        assert!(input["trigger"].is_string(), "{name}");
+        assert_eq!(
+            e["Properties"]["DeadLetterConfig"]["Arn"],
+            json!({"Fn::GetAtt": ["WarmupDeadLetterQueue", "Arn"]})
+        );
+        expressions.push(
+            e["Properties"]["ScheduleExpression"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    expressions.sort();
+    // Hourly every day (weekends and holidays too: the dead-man alarm needs it), and every
+    // 10 minutes through the session on weekdays.
+    assert_eq!(
+        expressions,
+        vec!["cron(0/10 9-16 ? * MON-FRI *)", "cron(5 * * * ? *)"]
+    );
+    assert_eq!(
+        f.prop("EventInvokeConfig.DestinationConfig.OnFailure.Destination"),
+        Some(&json!({"Fn::GetAtt": ["WarmupDeadLetterQueue", "Arn"]}))
+    );
+    let env = f.prop("Environment.Variables").unwrap();
+    assert_eq!(env["BASELINE_MIN_TASKS"], r#ref("MinTasks"));
+    assert_eq!(env["MARKET_CLOSURES"], r#ref("MarketClosures"));
+    assert_eq!(
+        env["SCALABLE_RESOURCE_ID"],
+        t.resource("ScalableTarget")
+            .unwrap()
+            .prop("ResourceId")
+            .cloned()
+            .unwrap()
+    );
+
+    // Dead man's switch: missing data is breaching.
+    let coverage = t
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .find(|a| a.prop("MetricName") == Some(&json!("NextSpikeCovered")))
+        .expect("coverage alarm");
+    assert_eq!(coverage.prop("TreatMissingData"), Some(&json!("breaching")));
+    assert_eq!(coverage.prop("Namespace"), env.get("METRICS_NAMESPACE"));
+    let failures = t
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .find(|a| {
+            a.prop("Dimensions.0.Value")
+                == Some(&json!({"Fn::GetAtt": ["WarmupDeadLetterQueue", "QueueName"]}))
+        })
+        .expect("dead-letter queue alarm");
+    assert_eq!(
+        failures.prop("MetricName"),
+        Some(&json!("ApproximateNumberOfMessagesVisible"))
+    );
+
+    // Least privilege: writes only on scalable targets, reads on "*" only where the API has no
+    // resource type, metrics only in its namespace.
+    let st = function_statements(&f);
+    let by_sid = |sid: &str| {
+        st.iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("statement {sid}"))
+            .clone()
+    };
+    let write = by_sid("WriteScheduledActionsAndMinCapacity");
+    assert!(write["Resource"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .contains(":scalable-target/"));
+    let publish = by_sid("PublishCoverage");
+    assert_eq!(
+        publish["Condition"],
+        json!({"StringEquals": {"cloudwatch:namespace": "OrderBroker/WarmUp"}})
+    );
+    for s in &st {
+        for a in as_list(&s["Action"]) {
+            assert!(!a.as_str().unwrap().contains('*'), "{a}");
+        }
+    }
+    let wildcard: BTreeSet<String> = st
+        .iter()
+        .filter(|s| s["Resource"] == "*")
+        .flat_map(|s| as_list(&s["Action"]))
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        wildcard,
+        [
+            "application-autoscaling:DescribeScalableTargets",
+            "application-autoscaling:DescribeScheduledActions",
+            "application-autoscaling:GetPredictiveScalingForecast",
+            "cloudwatch:GetMetricData",
+            "cloudwatch:PutMetricData",
+        ]
+        .map(String::from)
+        .into_iter()
+        .collect()
+    );
+}
+
+// ------------------------------------------------------------------ deployment gates
+
+#[test]
+fn deployment_gates_are_codedeploy_hook_functions_in_the_vpc_that_may_only_report_status() {
+    let t = template();
+    let hooks: Vec<_> = t
+        .resources_of_type("AWS::Serverless::Function")
+        .filter(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "traffic-validator")
+        .collect();
+    assert_eq!(hooks.len(), 2);
+    let stack = samconfig().get_str("stack_name").unwrap().to_string();
+    let mut listeners = Vec::new();
+    for h in &hooks {
+        let name = h.prop("FunctionName").unwrap()["Fn::Sub"].as_str().unwrap();
+        assert!(
+            name.starts_with("CodeDeployHook_"),
+            "{name}: the Limited role invokes only this prefix"
+        );
+        assert!(name.replace("${AWS::StackName}", &stack).len() <= 64);
+        assert_eq!(
+            h.prop("VpcConfig.SecurityGroupIds"),
+            Some(&json!([{"Ref": "ValidatorSecurityGroup"}]))
+        );
+        assert_eq!(
+            h.prop("VpcConfig.SubnetIds")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+        let env = h.prop("Environment.Variables").unwrap();
+        listeners.push(env["LISTENER"].as_str().unwrap().to_string());
+        let st = function_statements(h);
+        assert_eq!(st.len(), 1, "{}: only the status call", h.id);
+        assert_eq!(
+            st[0]["Action"],
+            "codedeploy:PutLifecycleEventHookExecutionStatus"
+        );
+        let res = st[0]["Resource"]["Fn::Sub"].as_str().unwrap();
+        assert!(
+            res.ends_with(":deploymentgroup:${CodeDeployApplication}/${DeploymentGroup}"),
+            "{res}"
+        );
+        assert!(h
+            .prop("EventInvokeConfig.DestinationConfig.OnFailure.Destination")
+            .is_some());
+        // The Lambda timeout leaves the validation's budget plus its reserve.
+        let timeout = h.prop("Timeout").unwrap().as_u64().unwrap();
+        let run: u64 = env["MAX_RUN_SECONDS"].as_str().unwrap().parse().unwrap();
+        let reserve: u64 = env["REPORT_RESERVE_SECONDS"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(run + reserve <= timeout, "{}", h.id);
+        assert_eq!(env["HEALTH_PATH"], r#ref("HealthCheckPath"));
+    }
+    listeners.sort();
+    assert_eq!(listeners, vec!["production", "test"]);
+    let test = hooks
+        .iter()
+        .find(|h| h.prop("Environment.Variables.LISTENER") == Some(&json!("test")))
+        .unwrap();
+    assert_eq!(
+        test.prop("Environment.Variables.TEST_LISTENER_URL"),
+        Some(&json!({"Fn::Sub": "http://${LoadBalancer.DNSName}:9090"}))
+    );
+    let prod = hooks
+        .iter()
+        .find(|h| h.prop("Environment.Variables.LISTENER") == Some(&json!("production")))
+        .unwrap();
+    assert_eq!(
+        prod.prop("Environment.Variables.PRODUCTION_LISTENER_URL.Fn::If.1"),
+        Some(&json!({"Fn::Sub": "https://${CertificateHostName}"})),
+        "with HTTPS the production check uses the certificate's host name"
+    );
+    // The deployment group's role may invoke them: Limited policy (CodeDeployHook_* only).
+    let outputs = t.section("Outputs");
+    assert_eq!(
+        outputs["TestTrafficHookFunctionName"]["Value"],
+        r#ref(test.id)
+    );
+    assert_eq!(
+        outputs["ProductionTrafficHookFunctionName"]["Value"],
+        r#ref(prod.id)
+    );
+}
+
+// ------------------------------------------------------------------ warm pool
+
+#[test]
+fn target_tracking_keeps_demand_plus_n_standby_tasks_through_metric_math() {
+    let t = template();
+    let tracking: Vec<_> = t
+        .resources_of_type("AWS::ApplicationAutoScaling::ScalingPolicy")
+        .filter(|p| p.prop("PolicyType") == Some(&json!("TargetTrackingScaling")))
+        .collect();
+    assert_eq!(
+        tracking.len(),
+        1,
+        "the standby-aware policy replaces the plain CPU one"
+    );
+    let cfg = tracking[0]
+        .prop("TargetTrackingScalingPolicyConfiguration")
+        .unwrap();
+    assert!(cfg.get("PredefinedMetricSpecification").is_none());
+    assert_eq!(cfg["TargetValue"], r#ref("CpuTargetValue"));
+    let metrics = cfg["CustomizedMetricSpecification"]["Metrics"]
+        .as_array()
+        .unwrap();
+    let by_id = |id: &str| {
+        metrics
+            .iter()
+            .find(|m| m["Id"] == id)
+            .unwrap_or_else(|| panic!("query {id}"))
+    };
+    // Only the final expression returns data.
+    let returning: Vec<_> = metrics.iter().filter(|m| m["ReturnData"] == true).collect();
+    assert_eq!(returning.len(), 1);
+    assert_eq!(returning[0]["Id"], "tracked");
+    assert_eq!(
+        returning[0]["Expression"],
+        json!({"Fn::Sub": "IF(desired > 0, (cpu * running + n * ${CpuTargetValue}) / desired, n * ${CpuTargetValue})"}),
+        "the expression orderbroker::warm_pool::tracked_metric implements"
+    );
+    assert_eq!(
+        by_id("n")["Expression"],
+        json!({"Fn::Sub": "FILL(standby, ${StandbyTasksDefault})"})
+    );
+    let metric = |id: &str| {
+        let m = &by_id(id)["MetricStat"]["Metric"];
+        (
+            m["Namespace"].as_str().unwrap().to_string(),
+            m["MetricName"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(metric("cpu"), ("AWS/ECS".into(), "CPUUtilization".into()));
+    assert_eq!(
+        metric("running"),
+        ("ECS/ContainerInsights".into(), "RunningTaskCount".into())
+    );
+    assert_eq!(
+        metric("desired"),
+        ("ECS/ContainerInsights".into(), "DesiredTaskCount".into())
+    );
+    assert_eq!(
+        metric("standby"),
+        ("OrderBroker/WarmPool".into(), "StandbyTasks".into())
+    );
+
+    // The warm-pool function publishes N every minute and never touches MinCapacity/policies.
+    let f = t
+        .resources_of_type("AWS::Serverless::Function")
+        .find(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "warm-pool")
+        .expect("warm-pool function");
+    assert_eq!(
+        f.prop("Events.EveryMinute.Properties.ScheduleExpression"),
+        Some(&json!("rate(1 minute)"))
+    );
+    let actions: BTreeSet<String> = function_statements(&f)
+        .iter()
+        .flat_map(|s| as_list(&s["Action"]))
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        actions
+            .iter()
+            .all(|a| !a.starts_with("application-autoscaling:")),
+        "{actions:?}"
+    );
+    let publish = function_statements(&f)
+        .into_iter()
+        .find(|s| s["Action"] == "cloudwatch:PutMetricData")
+        .unwrap();
+    assert_eq!(
+        publish["Condition"]["StringEquals"]["cloudwatch:namespace"],
+        "OrderBroker/WarmPool"
+    );
+    assert_eq!(
+        f.prop("Environment.Variables.STANDBY_DEFAULT"),
+        Some(&r#ref("StandbyTasksDefault")),
+        "failure paths publish the same default FILL assumes"
+    );
+}
+
+// ------------------------------------------------------------------ tagging policy (run time)
+
+#[test]
+fn the_tag_policy_runs_last_on_every_deploy_and_hourly_with_tag_keys_limited() {
+    let t = template();
+    let cr = only(&t, "Custom::TagPolicy");
+    assert_eq!(cr.prop("DeployNonce"), Some(&r#ref("TagPolicyNonce")));
+    assert_eq!(cr.prop("CostCenter"), Some(&r#ref("CostCenter")));
+    let timeout = cr.prop("ServiceTimeout").unwrap().as_u64().unwrap();
+    let f = t.resource("TagEnforcerFunction").unwrap();
+    assert_eq!(
+        cr.prop("ServiceToken"),
+        Some(&json!({"Fn::GetAtt": ["TagEnforcerFunction", "Arn"]}))
+    );
+    assert!(
+        f.prop("Timeout").unwrap().as_u64().unwrap() < timeout,
+        "answers before CloudFormation gives up"
+    );
+    // Created after every other unconditional resource.
+    let deps: BTreeSet<&str> = cr.depends_on().into_iter().collect();
+    for r in t.resources() {
+        if r.id == cr.id || r.id == f.id || r.condition().is_some() {
+            continue;
+        }
+        assert!(deps.contains(r.id), "TagPolicy must wait for {}", r.id);
+    }
+    assert_eq!(
+        f.prop("Events.Hourly.Properties.ScheduleExpression"),
+        Some(&json!("rate(1 hour)"))
+    );
+    let st = function_statements(&f);
+    let write = st
+        .iter()
+        .find(|s| as_list(&s["Action"]).contains(&json!("tag:TagResources")))
+        .unwrap();
+    assert_eq!(
+        write["Condition"],
+        json!({"ForAllValues:StringEquals": {"aws:TagKeys": ["CostCenter", "Project", "Service"]}})
+    );
+    let inventory = st
+        .iter()
+        .find(|s| s["Action"] == "cloudformation:ListStackResources")
+        .unwrap();
+    assert_eq!(inventory["Resource"], r#ref("AWS::StackId"));
+    let alarm = t
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .find(|a| a.prop("MetricName") == Some(&json!("NonCompliantResources")))
+        .expect("non-compliance alarm");
+    assert_eq!(alarm.prop("TreatMissingData"), Some(&json!("breaching")));
+}

@@ -1,0 +1,156 @@
+//! The stack's promises, read from template.yaml as CloudFormation reads it.
+//!
+//! Each test names the fact it guards; the facts and their sources are in ../shared/aws-facts.md
+//! and the README. Every test looks resources up by what they do (the listener that forwards to
+//! the service's target group, the role CodeDeploy assumes), so an empty or reshuffled template
+//! fails instead of passing vacuously.
+
+mod deployment;
+mod functions;
+mod load_balancer;
+mod observability;
+mod parameters_and_outputs;
+mod roles;
+mod tags_and_names;
+mod task_definition;
+
+use std::collections::BTreeSet;
+
+use crate::support::root;
+use orderbroker::cfn::samconfig::SamConfig;
+use orderbroker::cfn::template::{lookup, references, Resource, Template};
+use orderbroker::tagging::{check_template, Finding};
+use serde_json::{json, Value};
+
+fn template() -> Template {
+    Template::load(root().join("template.yaml")).expect("template.yaml parses")
+}
+
+fn samconfig() -> SamConfig {
+    SamConfig::load(root().join("samconfig.toml"), "default").expect("samconfig.toml parses")
+}
+
+fn only<'a>(t: &'a Template, type_name: &'a str) -> Resource<'a> {
+    let all: Vec<_> = t.resources_of_type(type_name).collect();
+    assert_eq!(all.len(), 1, "expected exactly one {type_name}");
+    all[0]
+}
+
+fn r#ref(name: &str) -> Value {
+    json!({ "Ref": name })
+}
+
+fn param<'a>(t: &'a Template, name: &str) -> &'a Value {
+    t.section("Parameters")
+        .get(name)
+        .unwrap_or_else(|| panic!("parameter {name} missing"))
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("{v} is not a list"))
+        .iter()
+        .map(|x| match x {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// The listener whose default action forwards to `target_group`.
+fn listener_forwarding_to<'a>(t: &'a Template, target_group: &str) -> Resource<'a> {
+    let found: Vec<_> = t
+        .resources_of_type("AWS::ElasticLoadBalancingV2::Listener")
+        .filter(|l| {
+            l.prop("DefaultActions")
+                .and_then(Value::as_array)
+                .is_some_and(|actions| {
+                    actions.iter().any(|a| {
+                        a["Type"] == "forward" && a["TargetGroupArn"] == r#ref(target_group)
+                    })
+                })
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one listener must forward to {target_group}"
+    );
+    found[0]
+}
+
+fn service(t: &Template) -> Resource<'_> {
+    only(t, "AWS::ECS::Service")
+}
+
+/// Logical id of the target group the service registers with (the initial "blue").
+fn blue_target_group(t: &Template) -> String {
+    let tg = service(t)
+        .prop("LoadBalancers.0.TargetGroupArn")
+        .and_then(|v| v.get("Ref"))
+        .and_then(Value::as_str)
+        .expect("service registers with a target group by Ref")
+        .to_string();
+    assert!(t.resource(&tg).is_some());
+    tg
+}
+
+fn green_target_group(t: &Template) -> String {
+    let blue = blue_target_group(t);
+    let others: Vec<_> = t
+        .resources_of_type("AWS::ElasticLoadBalancingV2::TargetGroup")
+        .filter(|tg| tg.id != blue)
+        .map(|tg| tg.id.to_string())
+        .collect();
+    assert_eq!(others.len(), 1, "exactly two target groups: blue and green");
+    others[0].clone()
+}
+
+fn role_assumed_by<'a>(t: &'a Template, principal: &str) -> Vec<Resource<'a>> {
+    t.resources_of_type("AWS::IAM::Role")
+        .filter(|r| {
+            r.prop("AssumeRolePolicyDocument.Statement")
+                .and_then(Value::as_array)
+                .is_some_and(|st| st.iter().any(|s| s["Principal"]["Service"] == principal))
+        })
+        .collect()
+}
+
+/// Inline policy statements of a role, conditional ones unwrapped (`Fn::If` true branch).
+fn statements(role: &Resource<'_>) -> Vec<Value> {
+    let mut out = Vec::new();
+    for policy in role
+        .prop("Policies")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        for s in policy["PolicyDocument"]["Statement"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            match s.get("Fn::If") {
+                Some(branches) => out.push(branches[1].clone()),
+                None => out.push(s),
+            }
+        }
+    }
+    out
+}
+
+fn as_list(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+fn function_statements(f: &Resource<'_>) -> Vec<Value> {
+    f.prop("Policies")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+        .collect()
+}

@@ -1,0 +1,150 @@
+//! IAM: the task role, the database, CodeDeploy's role, wildcards.
+
+use super::*;
+
+// ------------------------------------------------------------------ roles
+
+#[test]
+fn task_role_only_writes_trades_and_connects_to_orders() {
+    let t = template();
+    let td = only(&t, "AWS::ECS::TaskDefinition");
+    let role_id = td.prop("TaskRoleArn").unwrap()["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap();
+    let exec_id = td.prop("ExecutionRoleArn").unwrap()["Fn::GetAtt"][0]
+        .as_str()
+        .unwrap();
+    assert_ne!(role_id, exec_id, "separate task and execution roles");
+    let role = t.resource(role_id).unwrap();
+    assert!(
+        role.prop("ManagedPolicyArns").is_none(),
+        "no managed policies on the task role"
+    );
+
+    let mut grants: Vec<(Vec<Value>, Value)> = statements(&role)
+        .into_iter()
+        .map(|s| {
+            assert_eq!(s["Effect"], "Allow");
+            (as_list(&s["Action"]), s["Resource"].clone())
+        })
+        .collect();
+    grants.sort_by_key(|(a, _)| a[0].to_string());
+    let expected = vec![
+        (
+            vec![json!("kinesis:PutRecord"), json!("kinesis:PutRecords")],
+            json!({"Fn::Sub": "arn:${AWS::Partition}:kinesis:${AWS::Region}:${AWS::AccountId}:stream/${TradesStreamName}"}),
+        ),
+        (
+            vec![json!("kms:GenerateDataKey")],
+            json!({"Ref": "TradesStreamKmsKeyArn"}),
+        ),
+        (
+            vec![json!("rds-db:connect")],
+            json!({"Fn::Sub": "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}:dbuser:${OrdersDbResourceId}/${OrdersDbUser}"}),
+        ),
+    ];
+    assert_eq!(grants, expected);
+    // The KMS grant exists only when the stream has a customer key.
+    let kms_if = role.prop("Policies.0.PolicyDocument.Statement").unwrap()[2]["Fn::If"][0].clone();
+    assert_eq!(kms_if, "HasTradesKey");
+    for (actions, resource) in &grants {
+        assert!(actions.iter().all(|a| !a.as_str().unwrap().contains('*')));
+        assert!(!resource.to_string().contains('*'));
+    }
+    assert_eq!(
+        param(&t, "TradesStreamName")["Default"],
+        "trades",
+        "the trades stream by default"
+    );
+    let pattern = param(&t, "OrdersDbResourceId")["AllowedPattern"]
+        .as_str()
+        .unwrap();
+    assert!(pattern.contains("prx") && pattern.contains("db") && pattern.contains("cluster"));
+}
+
+#[test]
+fn database_admits_the_tasks_on_its_port() {
+    let t = template();
+    let rule = t
+        .resources_of_type("AWS::EC2::SecurityGroupIngress")
+        .find(|r| r.prop("GroupId") == Some(&r#ref("OrdersDbSecurityGroupId")))
+        .expect("ingress on the database security group");
+    assert_eq!(rule.prop("FromPort"), Some(&r#ref("OrdersDbPort")));
+    assert_eq!(rule.prop("ToPort"), Some(&r#ref("OrdersDbPort")));
+    let sg = service(&t).prop("NetworkConfiguration.AwsvpcConfiguration.SecurityGroups.0");
+    assert_eq!(rule.prop("SourceSecurityGroupId"), sg);
+}
+
+#[test]
+fn codedeploy_role_is_the_limited_policy_plus_passrole_on_the_two_task_roles() {
+    let t = template();
+    let roles = role_assumed_by(&t, "codedeploy.amazonaws.com");
+    assert_eq!(roles.len(), 1);
+    let role = roles[0];
+    assert_eq!(
+        role.prop("ManagedPolicyArns"),
+        Some(
+            &json!([{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/AWSCodeDeployRoleForECSLimited"}])
+        )
+    );
+    let st = statements(&role);
+    assert_eq!(st.len(), 1);
+    assert_eq!(st[0]["Action"], "iam:PassRole");
+    let td = only(&t, "AWS::ECS::TaskDefinition");
+    let mut want = vec![
+        td.prop("TaskRoleArn").unwrap().clone(),
+        td.prop("ExecutionRoleArn").unwrap().clone(),
+    ];
+    let mut got = as_list(&st[0]["Resource"]);
+    want.sort_by_key(|v| v.to_string());
+    got.sort_by_key(|v| v.to_string());
+    assert_eq!(got, want);
+    assert_eq!(
+        st[0]["Condition"],
+        json!({"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}})
+    );
+    let dg = only(&t, "AWS::CodeDeploy::DeploymentGroup");
+    assert_eq!(
+        dg.prop("ServiceRoleArn"),
+        Some(&json!({"Fn::GetAtt": [role.id, "Arn"]}))
+    );
+}
+
+#[test]
+fn no_role_grants_a_wildcard_action_and_every_wildcard_resource_is_explained() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let t = template();
+    let roles = t
+        .resources_of_type("AWS::IAM::Role")
+        .map(|r| (r, statements(&r)));
+    let functions = t
+        .resources_of_type("AWS::Serverless::Function")
+        .map(|f| (f, function_statements(&f)));
+    for (role, sts) in roles.chain(functions) {
+        for s in sts {
+            for a in as_list(&s["Action"]) {
+                assert!(
+                    !a.as_str().unwrap().ends_with('*'),
+                    "{}: action {a}",
+                    role.id
+                );
+            }
+            if s["Resource"] == "*" {
+                // The YAML line carries a comment naming why the API allows nothing narrower.
+                let sid = s["Sid"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{}: wildcard needs a Sid", role.id));
+                let at = text.find(&format!("Sid: {sid}")).unwrap();
+                let line = text[at..]
+                    .lines()
+                    .find(|l| l.trim_start().starts_with("Resource: \"*\""))
+                    .unwrap();
+                assert!(
+                    line.contains('#'),
+                    "{}/{sid}: Resource \"*\" without a reason",
+                    role.id
+                );
+            }
+        }
+    }
+}
