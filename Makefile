@@ -31,7 +31,7 @@ help:
 	@echo "make deploy  - the same set-up, then sam build, orderbroker preflight, sam deploy"
 	@echo "               (guided on first use), and the market warm-up once"
 	@echo "make live-test ORDERBROKER_STACK=name [ORDERBROKER_GOOD_IMAGE=uri ORDERBROKER_BAD_IMAGE=uri]"
-	@echo "             - the three market-hours scenarios against a deployed stack (README)"
+	@echo "             - the three market-hours scenarios against a deployed stack (docs/live-tests.md)"
 
 # ------------------------------------------------------------------ set-up
 setup: $(TOOLS)/.installed $(CHECKOV)/.installed $(MOTO)/.installed .venv/.rust-targets

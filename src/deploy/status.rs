@@ -101,7 +101,7 @@ pub fn render_status(v: &StatusView, now: DateTime<Utc>) -> String {
     if v.actions.is_empty() {
         let _ = writeln!(
             s,
-            "warm-up: NO scheduled actions (run the market-warmup function; see README)"
+            "warm-up: NO scheduled actions (run the market-warmup function; see docs/scaling.md)"
         );
     } else {
         let _ = writeln!(s, "warm-up: {} scheduled actions", v.actions.len());

@@ -2,7 +2,7 @@
 //! update that would revert what CodeDeploy changed, or that lands in a spike window.
 //!
 //! After the first CodeDeploy rollout, the listeners' default actions and the service's task
-//! definition belong to CodeDeploy (README "What is frozen"). CloudFormation updates a resource
+//! definition belong to CodeDeploy (docs/stack-deploy.md, "After the first deployment: what is frozen"). CloudFormation updates a resource
 //! only when its template properties or the parameters they use change, and then sends all its
 //! properties: a changed listener is rewritten to the template's target group, which may be the
 //! idle one; a changed task definition fails the update on a `CODE_DEPLOY` service. So the check

@@ -1,7 +1,7 @@
 //! The stack's promises, read from template.yaml as CloudFormation reads it.
 //!
 //! Each test names the fact it guards; the facts and their sources are in ../shared/aws-facts.md
-//! and the README. Every test looks resources up by what they do (the listener that forwards to
+//! and docs/. Every test looks resources up by what they do (the listener that forwards to
 //! the service's target group, the role CodeDeploy assumes), so an empty or reshuffled template
 //! fails instead of passing vacuously.
 
