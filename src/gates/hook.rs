@@ -245,57 +245,92 @@ pub async fn report_failure(
     Ok(ids)
 }
 
-/// Reports the status, retrying with backoff until delivered or the deadline is 1 s away.
+/// How the status call is retried: the SDK's standard retry (transient and throttling errors
+/// only; a modelled error such as an invalid id is answered at once), 200 ms doubling to 3 s, at
+/// most 8 attempts, all of them inside an operation timeout that ends 1 s before the Lambda
+/// deadline.
+pub fn status_retry() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(8)
+        .with_initial_backoff(Duration::from_millis(200))
+        .with_max_backoff(Duration::from_secs(3))
+}
+
+/// Counts the attempts the SDK makes (the outcome reports them).
+#[derive(Debug, Clone, Default)]
+struct AttemptCounter(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for AttemptCounter {
+    fn name(&self) -> &'static str {
+        "AttemptCounter"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Reports the status once; the SDK retries transient failures until delivered or the deadline
+/// is 1 s away. Returns the number of attempts.
 async fn report_status(
     codedeploy: &aws_sdk_codedeploy::Client,
     ids: &HookIds,
     status: LifecycleEventStatus,
     lambda_deadline: Instant,
 ) -> Result<u32, HookError> {
-    let mut attempts = 0u32;
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        attempts += 1;
-        let result = codedeploy
-            .put_lifecycle_event_hook_execution_status()
-            .deployment_id(&ids.deployment_id)
-            .lifecycle_event_hook_execution_id(&ids.hook_execution_id)
-            .status(status.clone())
-            .send()
-            .await;
-        match result {
-            Ok(_) => return Ok(attempts),
-            Err(e) => {
-                use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError as E;
-                let message = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-                let permanent = match e.as_service_error() {
-                    // An earlier attempt got through and only its answer was lost.
-                    Some(E::LifecycleEventAlreadyCompletedException(_)) => return Ok(attempts),
-                    Some(
-                        E::DeploymentDoesNotExistException(_)
-                        | E::DeploymentIdRequiredException(_)
-                        | E::InvalidDeploymentIdException(_)
-                        | E::InvalidLifecycleEventHookExecutionIdException(_)
-                        | E::InvalidLifecycleEventHookExecutionStatusException(_)
-                        | E::UnsupportedActionForDeploymentTypeException(_),
-                    ) => true,
-                    _ => false,
-                };
-                tracing::warn!(attempt = attempts, error = %message, "status not delivered yet");
-                if permanent
-                    || attempts >= 8
-                    || Instant::now() + backoff + Duration::from_secs(1) >= lambda_deadline
-                {
-                    return Err(HookError::StatusNotDelivered {
-                        deployment_id: ids.deployment_id.clone(),
-                        status: status.as_str().to_string(),
-                        attempts,
-                        message,
-                    });
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(3));
-            }
+    use aws_sdk_codedeploy::operation::put_lifecycle_event_hook_execution_status::PutLifecycleEventHookExecutionStatusError as E;
+    let budget = lambda_deadline
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(Duration::from_secs(1))
+        .max(Duration::from_millis(100));
+    let counter = AttemptCounter::default();
+    let result = codedeploy
+        .put_lifecycle_event_hook_execution_status()
+        .deployment_id(&ids.deployment_id)
+        .lifecycle_event_hook_execution_id(&ids.hook_execution_id)
+        .status(status.clone())
+        .customize()
+        .config_override(
+            aws_sdk_codedeploy::config::Builder::default()
+                .retry_config(status_retry())
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(budget)
+                        .build(),
+                )
+                .interceptor(counter.clone()),
+        )
+        .send()
+        .await;
+    let attempts = counter.0.load(std::sync::atomic::Ordering::Relaxed).max(1);
+    match result {
+        Ok(_) => Ok(attempts),
+        // An earlier attempt got through and only its answer was lost.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(E::LifecycleEventAlreadyCompletedException(_))
+            ) =>
+        {
+            Ok(attempts)
+        }
+        Err(e) => {
+            let message =
+                crate::aws::AwsError::new("codedeploy:PutLifecycleEventHookExecutionStatus", e)
+                    .to_string();
+            tracing::warn!(attempts, error = %message, "status not delivered");
+            Err(HookError::StatusNotDelivered {
+                deployment_id: ids.deployment_id.clone(),
+                status: status.as_str().to_string(),
+                attempts,
+                message,
+            })
         }
     }
 }
