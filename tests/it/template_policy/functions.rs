@@ -9,7 +9,7 @@ fn market_warmup_runs_hourly_and_in_session_in_new_york_time_with_alarms() {
     let t = template();
     let f = t
         .resources_of_type("AWS::Serverless::Function")
-        .find(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "market-warmup")
+        .find(|f| f.prop("Handler") == Some(&json!("market-warmup")))
         .expect("market-warmup function");
     assert_eq!(f.body["Metadata"]["BuildMethod"], "rust-cargolambda");
     assert_eq!(f.prop("ReservedConcurrentExecutions"), Some(&json!(1)));
@@ -129,7 +129,7 @@ fn deployment_gates_are_codedeploy_hook_functions_in_the_vpc_that_may_only_repor
     let t = template();
     let hooks: Vec<_> = t
         .resources_of_type("AWS::Serverless::Function")
-        .filter(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "traffic-validator")
+        .filter(|f| f.prop("Handler") == Some(&json!("traffic-validator")))
         .collect();
     assert_eq!(hooks.len(), 2);
     let stack = samconfig().get_str("stack_name").unwrap().to_string();
@@ -276,7 +276,7 @@ fn target_tracking_keeps_demand_plus_n_standby_tasks_through_metric_math() {
     // The warm-pool function publishes N every minute and never touches MinCapacity/policies.
     let f = t
         .resources_of_type("AWS::Serverless::Function")
-        .find(|f| f.body["Metadata"]["BuildProperties"]["Binary"] == "warm-pool")
+        .find(|f| f.prop("Handler") == Some(&json!("warm-pool")))
         .expect("warm-pool function");
     assert_eq!(
         f.prop("Events.EveryMinute.Properties.ScheduleExpression"),
@@ -357,4 +357,79 @@ fn the_tag_policy_runs_last_on_every_deploy_and_hourly_with_tag_keys_limited() {
         .find(|a| a.prop("MetricName") == Some(&json!("NonCompliantResources")))
         .expect("non-compliance alarm");
     assert_eq!(alarm.prop("TreatMissingData"), Some(&json!("breaching")));
+}
+
+#[test]
+fn every_function_ships_the_bootstrap_binary_of_a_default_member_and_names_a_known_handler() {
+    // `sam build` runs `cargo lambda build --bin <Binary>` at the workspace root: the binary must
+    // be a bin target of a default member, or the build fails (or builds something else).
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let default_members: BTreeSet<&str> = meta["workspace_default_members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let bins: BTreeSet<&str> = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| default_members.contains(p["id"].as_str().unwrap()))
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    let dispatch = std::fs::read_to_string(root().join("functions/bootstrap/src/main.rs")).unwrap();
+    let t = template();
+    let functions: Vec<_> = t.resources_of_type("AWS::Serverless::Function").collect();
+    assert!(functions.len() >= 6, "{} functions", functions.len());
+    for f in &functions {
+        let binary = lookup(f.body, "Metadata.BuildProperties.Binary")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{} has no BuildProperties.Binary", f.id));
+        assert_eq!(binary, "bootstrap", "{}: one shared executable", f.id);
+        assert!(
+            bins.contains(binary),
+            "{}: {binary} is not a bin of a default member",
+            f.id
+        );
+        let handler = f
+            .prop("Handler")
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("{} names no Handler", f.id));
+        assert!(
+            dispatch.contains(&format!("\"{handler}\" =>")),
+            "{}: the bootstrap has no handler {handler:?}",
+            f.id
+        );
+    }
+}
+
+#[test]
+fn the_shipped_release_profile_unwinds_on_panic_whatever_cargo_lambda_defaults_to() {
+    // cargo-lambda adds `profile.release.panic="abort"` unless Cargo.toml sets `panic`: the
+    // custom resource and the hooks would then die on a panic without answering.
+    let cargo: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("Cargo.toml")).unwrap()).unwrap();
+    assert_eq!(
+        cargo["profile"]["release"]["panic"].as_str(),
+        Some("unwind"),
+        "[profile.release] must set panic = \"unwind\" explicitly"
+    );
 }

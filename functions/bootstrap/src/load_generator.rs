@@ -1,0 +1,37 @@
+//! load-generator: synthetic-trade load from inside the VPC (the ALB is internal). One
+//! synchronous invocation = one segment: the event is an `orderbroker::load::LoadRequest`, the
+//! answer its `LoadReport`. All logic is in `orderbroker::load`.
+
+use std::time::Duration;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use orderbroker::load::{handle_segment, LoadReport};
+use serde_json::Value;
+
+/// Runs the handler until the runtime stops (called by `main` for this function's `Handler`).
+pub async fn run() -> Result<(), Error> {
+    // One client for every order of every segment: connections are reused as a real client's.
+    let client = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()?;
+    let client = &client;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let deadline = orderbroker::aws::lambda::deadline(event.context.deadline);
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        let report = handle_segment(client, event.payload, remaining)
+            .await
+            .map_err(Error::from)?;
+        tracing::info!(
+            run_id = %report.run_id,
+            sent = report.sent,
+            succeeded = report.succeeded,
+            failed = report.failed,
+            dropped = report.dropped,
+            not_sent = report.not_sent,
+            p99_ms = report.latency_p99_ms,
+            "load segment"
+        );
+        Ok::<LoadReport, Error>(report)
+    }))
+    .await
+}
