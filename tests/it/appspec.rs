@@ -1,8 +1,6 @@
 //! `orderbroker appspec`: golden files for both architectures, with and without a Spot share,
 //! checked against the ECS AppSpec structure; ARM64 with Spot refused; missing outputs named.
 
-use std::process::Command;
-
 use crate::support::root;
 use orderbroker::deploy::appspec::{parse_outputs, render, AppSpecError};
 
@@ -13,7 +11,7 @@ fn read(p: &str) -> String {
 const TD: &str = "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker-orderbroker";
 
 fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+    crate::support::orderbroker()
         .arg("appspec")
         .args(args)
         .current_dir(root())

@@ -211,7 +211,7 @@ fn dates_outside_the_range_are_errors() {
 
 #[test]
 fn cli_prints_exactly_one_line_per_session() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+    let out = crate::support::orderbroker()
         .args(["calendar", "--from", "2026-11-25", "--to", "2026-12-01"])
         .env_remove("MARKET_CLOSURES")
         .output()
@@ -221,7 +221,7 @@ fn cli_prints_exactly_one_line_per_session() {
         String::from_utf8(out.stdout).unwrap(),
         "2026-11-25,09:30,16:00\n2026-11-27,09:30,13:00\n2026-11-30,09:30,16:00\n2026-12-01,09:30,16:00\n"
     );
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+    let bad = crate::support::orderbroker()
         .args(["calendar", "--from", "2031-01-01", "--to", "2031-01-02"])
         .output()
         .unwrap();

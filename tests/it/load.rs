@@ -4,7 +4,6 @@
 //! in-VPC runner's segments against a mocked Lambda client, and the CLI's exit codes.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -385,7 +384,7 @@ async fn the_cli_exits_non_zero_on_any_failure_and_writes_the_report() {
         let (url, path) = (server.url.clone(), file.clone());
         // The server runs on this test's runtime: the CLI runs on a blocking thread meanwhile.
         let out = tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+            crate::support::orderbroker()
                 .args([
                     "load",
                     "--url",

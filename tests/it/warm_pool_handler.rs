@@ -327,17 +327,12 @@ async fn operator_bounds_and_pause_apply_without_a_code_change() {
 #[test]
 fn the_recommend_cli_explains_the_worked_example() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/warm-pool-model-input.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+    let out = crate::support::orderbroker()
         .args(["warm-pool", "recommend", "--input"])
         .arg(&file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = crate::support::succeeded(&out);
     assert!(text.starts_with("standby tasks N = 7\n"), "{text}");
     assert!(
         text.contains("task start p90 = 90 s over 4 recent tasks"),

@@ -383,18 +383,13 @@ fn plan_cli_prints_the_day_offline() {
         r#"{"CapacityForecast":{"Timestamps":["2026-11-27T14:00:00Z","2026-11-27T17:00:00Z"],"Values":[9.4,6.0]},"LoadForecast":[],"UpdateTime":"2026-11-27T06:00:00Z"}"#,
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+    let out = crate::support::orderbroker()
         .args(["plan", "--date", "2026-11-27", "--forecast"])
         .arg(&file)
         .env_remove("MARKET_CLOSURES")
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = crate::support::succeeded(&out);
     assert!(
         text.contains("2026-11-27: open 09:30 close 13:00, early close"),
         "{text}"
@@ -403,7 +398,7 @@ fn plan_cli_prints_the_day_offline() {
     assert!(text.contains("raise MinCapacity to 8 at 12:17"), "{text}");
     assert!(text.contains("forecast peak 9.40"), "{text}");
 
-    let holiday = std::process::Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+    let holiday = crate::support::orderbroker()
         .args(["plan", "--date", "2026-11-26", "--json"])
         .output()
         .unwrap();

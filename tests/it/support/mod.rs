@@ -25,6 +25,21 @@ pub fn event_json(name: &str) -> serde_json::Value {
     serde_json::from_str(&event_text(name)).unwrap()
 }
 
+/// The `orderbroker` CLI this test run built.
+pub fn orderbroker() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_orderbroker"))
+}
+
+/// Its standard output, after asserting it exited 0 (its standard error otherwise).
+pub fn succeeded(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
 /// `date` at `hm` New York wall-clock time, as UTC.
 pub fn ny(date: &str, hm: &str) -> chrono::DateTime<chrono::Utc> {
     orderbroker::calendar::local_instant(
