@@ -1,0 +1,115 @@
+//! Operator overrides, the event fixtures and the configuration.
+
+use super::*;
+
+#[tokio::test]
+async fn paused_schedules_nothing_and_reports_uncovered() {
+    let w = Writes::default();
+    let report = run(
+        &clients(
+            World {
+                overrides: event("market-warmup-overrides-paused.json"),
+                existing: as_existing(&[(
+                    "warmup-2026-11-30-open-raise".into(),
+                    "at(2026-11-30T09:17:00)".into(),
+                    12,
+                )]),
+                ..World::default()
+            },
+            &w,
+        ),
+        &config(),
+        &hourly(),
+        ny("2026-11-30", "06:00"),
+    )
+    .await
+    .unwrap();
+    assert!(report.paused);
+    assert!(w.puts.lock().unwrap().is_empty());
+    assert_eq!(
+        *w.deletes.lock().unwrap(),
+        vec!["warmup-2026-11-30-open-raise".to_string()]
+    );
+    assert_eq!(*w.coverage.lock().unwrap(), vec![0.0]);
+}
+
+#[tokio::test]
+async fn manual_floor_is_respected_by_every_action() {
+    let w = Writes::default();
+    run(
+        &clients(
+            World {
+                overrides: event("market-warmup-overrides-manual-floor.json"),
+                ..World::default()
+            },
+            &w,
+        ),
+        &config(),
+        &hourly(),
+        ny("2026-11-30", "06:00"),
+    )
+    .await
+    .unwrap();
+    let puts = written(&w);
+    assert!(puts.iter().all(|(_, _, min)| *min >= 12));
+    assert!(puts
+        .iter()
+        .filter(|(n, _, _)| n.ends_with("restore"))
+        .all(|(_, _, min)| *min == 12));
+    // 12 is above the 3 in force: applied now.
+    assert_eq!(*w.registers.lock().unwrap(), vec![Some(12)]);
+}
+
+#[tokio::test]
+async fn bad_overrides_are_named_and_nothing_is_written() {
+    let w = Writes::default();
+    let err = run(
+        &clients(
+            World {
+                overrides: r#"{"paused": "yes"}"#.into(),
+                ..World::default()
+            },
+            &w,
+        ),
+        &config(),
+        &hourly(),
+        ny("2026-11-30", "06:00"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("/orderbroker/warmup/overrides"),
+        "{err}"
+    );
+    assert!(w.puts.lock().unwrap().is_empty());
+}
+
+#[test]
+fn every_event_fixture_is_a_valid_request() {
+    for name in [
+        "market-warmup-hourly.json",
+        "market-warmup-in-session.json",
+        "market-warmup-deploy.json",
+        "market-warmup-dry-run.json",
+    ] {
+        let r: WarmupRequest = serde_json::from_str(&event(name)).unwrap();
+        assert!(r.trigger.is_some(), "{name}");
+    }
+    let dry: WarmupRequest = serde_json::from_str(&event("market-warmup-dry-run.json")).unwrap();
+    assert!(dry.dry_run);
+}
+
+#[test]
+fn configuration_errors_name_the_variable() {
+    let err = WarmupConfig::from_env(|k| (k == "SCALABLE_RESOURCE_ID").then(|| "cluster/x".into()))
+        .unwrap_err();
+    assert!(err.to_string().contains("SCALABLE_RESOURCE_ID"), "{err}");
+    let err = WarmupConfig::from_env(|k| match k {
+        "SCALABLE_RESOURCE_ID" => Some(RESOURCE.into()),
+        "PREDICTIVE_POLICY_NAME" | "STACK_NAME" | "OVERRIDES_PARAMETER" => Some("x".into()),
+        "BASELINE_MIN_TASKS" => Some("three".into()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("BASELINE_MIN_TASKS"), "{err}");
+}
