@@ -24,6 +24,10 @@
 //! - [`cfn`]: CloudFormation and SAM: [`cfn::template`] (the template as CloudFormation reads
 //!   it), [`cfn::samconfig`] (the one source of stack tags and deploy parameters),
 //!   [`cfn::custom_resource`] (the custom-resource protocol; answers on every path).
+//! - [`watchdog`]: stops a deployment whose green tasks keep failing where no hook runs
+//!   (ECS task-state events, a per-minute health check); [`watchdog::aws`] is its edge.
+//! - [`timing`]: the declared task start times and every value derived from them; the
+//!   rollback budget and the good-version walk over the template's values.
 //! - [`aws`]: shared AWS plumbing: the one error type, SDK set-up with timeouts, the stack
 //!   reader, CloudWatch helpers, the Lambda runtime helpers.
 
@@ -35,5 +39,7 @@ pub mod gates;
 pub mod load;
 pub mod preflight;
 pub mod tagging;
+pub mod timing;
 pub mod warm_pool;
 pub mod warmup;
+pub mod watchdog;

@@ -52,7 +52,9 @@ pub fn window_refusal(now: DateTime<Utc>, margin: Duration, w: &Window) -> Deplo
 }
 
 /// The trading calendar and warm-up window settings a stack runs with (its `MarketClosures`,
-/// `WarmupLeadMinutes`, `WarmupTaskStartSeconds` parameters; defaults where absent).
+/// `WarmupLeadMinutes` and the derived `LaunchToHealthySeconds` parameters; a stack deployed
+/// before the start times were declared still has `WarmupTaskStartSeconds`; defaults where
+/// absent).
 pub fn schedule_from_parameters(
     params: &std::collections::BTreeMap<String, String>,
 ) -> Result<(Calendar, Settings), DeployError> {
@@ -69,6 +71,7 @@ pub fn schedule_from_parameters(
         }
     };
     settings.lead_minutes = num("WarmupLeadMinutes", settings.lead_minutes)?;
-    settings.task_start_seconds = num("WarmupTaskStartSeconds", settings.task_start_seconds)?;
+    let legacy = num("WarmupTaskStartSeconds", settings.task_start_seconds)?;
+    settings.task_start_seconds = num("LaunchToHealthySeconds", legacy)?;
     Ok((calendar, settings))
 }

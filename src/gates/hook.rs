@@ -13,6 +13,7 @@ use aws_lambda_events::event::codedeploy::CodeDeployLifecycleEvent;
 use aws_sdk_codedeploy::types::LifecycleEventStatus;
 use serde::Serialize;
 
+use crate::gates::targets::WaitBudget;
 use crate::gates::validation::{Report, ValidationConfig, Verdict};
 
 /// Which listener a hook function checks.
@@ -47,6 +48,10 @@ pub struct HookConfig {
     pub listener: Listener,
     pub stack: String,
     pub validation: ValidationConfig,
+    /// The listener whose target group's health is read before anything is sent.
+    pub listener_arn: String,
+    /// NeverHealthySeconds, GateReadinessSeconds and the poll interval.
+    pub wait: WaitBudget,
     /// Time kept back from the Lambda deadline to report the status.
     pub report_reserve: Duration,
     /// Longest a validation may run, whatever the Lambda timeout.
@@ -54,8 +59,10 @@ pub struct HookConfig {
 }
 
 impl HookConfig {
-    /// Reads `LISTENER`, `TEST_LISTENER_URL` / `PRODUCTION_LISTENER_URL`, `STACK_NAME` and the
-    /// optional tuning variables through `get`.
+    /// Reads `LISTENER`, `TEST_LISTENER_URL` / `PRODUCTION_LISTENER_URL`, `LISTENER_ARN`,
+    /// `STACK_NAME`, the derived `NEVER_HEALTHY_SECONDS` and `READINESS_SECONDS`, and the
+    /// optional tuning variables through `get`. The longest run defaults to the readiness wait
+    /// plus the orders' time (`timing::GATE_ORDERS_SECONDS`).
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, HookError> {
         let req = |k: &str| {
             get(k)
@@ -95,7 +102,8 @@ impl HookConfig {
         v.concurrency = num("CONCURRENCY", v.concurrency as u64)?.max(1) as usize;
         v.p99_threshold = Duration::from_millis(num("P99_THRESHOLD_MS", 500)?);
         v.request_timeout = Duration::from_millis(num("REQUEST_TIMEOUT_MS", 2000)?);
-        v.warmup = Duration::from_secs(num("WARMUP_SECONDS", 60)?);
+        // Only after a target is healthy: the listener's own answers settle in seconds.
+        v.warmup = Duration::from_secs(num("WARMUP_SECONDS", 20)?);
         if let Some(p) = get("HEALTH_PATH").filter(|s| !s.is_empty()) {
             v.health_path = p;
         }
@@ -110,12 +118,32 @@ impl HookConfig {
                 "SYNTHETIC_ORDERS must be at least 1".into(),
             ));
         }
+        let listener_arn = req("LISTENER_ARN")?;
+        let readiness = num("READINESS_SECONDS", u64::MAX)?;
+        let never_healthy = num("NEVER_HEALTHY_SECONDS", u64::MAX)?;
+        if readiness == u64::MAX || never_healthy == u64::MAX {
+            return Err(HookError::Config(
+                "READINESS_SECONDS and NEVER_HEALTHY_SECONDS must be set (derived template parameters)"
+                    .into(),
+            ));
+        }
+        let poll_ms = num(
+            "TARGET_POLL_MS",
+            u64::from(crate::gates::targets::POLL_SECONDS) * 1000,
+        )?;
+        let orders = u64::from(crate::timing::GATE_ORDERS_SECONDS);
         Ok(HookConfig {
             listener,
             stack: req("STACK_NAME")?,
             validation: v,
+            listener_arn,
+            wait: WaitBudget {
+                never_healthy: Duration::from_secs(never_healthy),
+                readiness: Duration::from_secs(readiness),
+                poll: Duration::from_millis(poll_ms.max(1)),
+            },
             report_reserve: Duration::from_secs(num("REPORT_RESERVE_SECONDS", 15)?),
-            max_run: Duration::from_secs(num("MAX_RUN_SECONDS", 150)?),
+            max_run: Duration::from_secs(num("MAX_RUN_SECONDS", readiness.saturating_add(orders))?),
         })
     }
 }

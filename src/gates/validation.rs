@@ -142,6 +142,35 @@ pub struct Report {
     pub duration_ms: u64,
     /// Each failed order: status, latency, cause, body excerpt.
     pub failures: Vec<OrderResult>,
+    /// The wait for a healthy target before anything was sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<crate::gates::targets::TargetWait>,
+}
+
+/// The report of a gate that sent nothing because no target became healthy (pure).
+pub fn not_ready(cfg: &ValidationConfig, wait: crate::gates::targets::TargetWait) -> Report {
+    Report {
+        url: cfg.base_url.clone(),
+        verdict: Verdict::Fail(format!("target health: {}", wait.reason)),
+        health: HealthOutcome {
+            healthy: false,
+            attempts: 0,
+            waited_ms: 0,
+            last_status: None,
+            last_error: None,
+        },
+        planned: cfg.orders,
+        sent: 0,
+        succeeded: 0,
+        failed: 0,
+        p50_ms: 0,
+        p99_ms: 0,
+        max_ms: 0,
+        stopped_early: true,
+        duration_ms: wait.waited_ms,
+        failures: Vec::new(),
+        targets: Some(wait),
+    }
 }
 
 /// Nearest-rank percentile (p in 0..=100) of sorted latencies; 0 for none.
@@ -330,6 +359,7 @@ pub async fn validate(
         stopped_early,
         duration_ms: started.elapsed().as_millis() as u64,
         failures: results.into_iter().filter(|r| !r.ok()).collect(),
+        targets: None,
     }
 }
 

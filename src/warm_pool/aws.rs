@@ -42,6 +42,11 @@ pub struct PoolConfig {
     pub healthy_threshold: u32,
     pub health_interval_seconds: u32,
     pub history_days: i64,
+    /// The declared `TaskRunningToHealthySeconds` (part of R).
+    pub running_to_healthy_seconds: f64,
+    /// The declared `TaskLaunchToRunningSeconds`: the start assumed when none was measured,
+    /// unless the operator settings name one.
+    pub declared_start_seconds: Option<f64>,
 }
 
 /// What measuring a service needs: the function's other settings (stack, metric namespace,
@@ -54,6 +59,7 @@ pub struct ServiceConfig {
     pub healthy_threshold: u32,
     pub health_interval_seconds: u32,
     pub history_days: i64,
+    pub running_to_healthy_seconds: f64,
 }
 
 impl PoolConfig {
@@ -66,6 +72,7 @@ impl PoolConfig {
             healthy_threshold: self.healthy_threshold,
             health_interval_seconds: self.health_interval_seconds,
             history_days: self.history_days,
+            running_to_healthy_seconds: self.running_to_healthy_seconds,
         }
     }
 
@@ -97,6 +104,14 @@ impl PoolConfig {
                 "HISTORY_DAYS",
                 get("HISTORY_DAYS").unwrap_or_else(|| "10".into()),
             )?,
+            running_to_healthy_seconds: num(
+                "RUNNING_TO_HEALTHY_SECONDS",
+                req("RUNNING_TO_HEALTHY_SECONDS")?,
+            )?,
+            declared_start_seconds: get("DEFAULT_START_SECONDS")
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| num("DEFAULT_START_SECONDS", v))
+                .transpose()?,
         })
     }
 }
@@ -122,11 +137,28 @@ pub struct PoolReport {
 
 /// Reads the operator settings document (`{}` = defaults).
 pub fn parse_settings(parameter: &str, text: &str) -> Result<PoolSettings, PoolError> {
-    let s: PoolSettings = serde_json::from_str(if text.trim().is_empty() { "{}" } else { text })
-        .map_err(|e| PoolError::Settings {
-            parameter: parameter.into(),
-            message: e.to_string(),
-        })?;
+    parse_settings_with_start(parameter, text, None)
+}
+
+/// Reads the operator settings document; `declared_start` (the declared launch -> RUNNING)
+/// replaces the built-in default start unless the document names `default_start_seconds`.
+pub fn parse_settings_with_start(
+    parameter: &str,
+    text: &str,
+    declared_start: Option<f64>,
+) -> Result<PoolSettings, PoolError> {
+    let bad = |message: String| PoolError::Settings {
+        parameter: parameter.into(),
+        message,
+    };
+    let mut doc: serde_json::Value =
+        serde_json::from_str(if text.trim().is_empty() { "{}" } else { text })
+            .map_err(|e| bad(e.to_string()))?;
+    if let (Some(obj), Some(start)) = (doc.as_object_mut(), declared_start) {
+        obj.entry("default_start_seconds")
+            .or_insert(serde_json::json!(start));
+    }
+    let s: PoolSettings = serde_json::from_value(doc).map_err(|e| bad(e.to_string()))?;
     if s.min > s.max {
         return Err(PoolError::Settings {
             parameter: parameter.into(),
@@ -181,6 +213,7 @@ pub async fn run(c: &PoolClients, cfg: &PoolConfig, now: DateTime<Utc>) -> PoolR
                 task_starts: starts,
                 healthy_threshold: cfg.healthy_threshold,
                 health_interval_seconds: cfg.health_interval_seconds,
+                running_to_healthy_seconds: cfg.running_to_healthy_seconds,
                 load,
                 per_task_capacity: cfg.per_task_capacity,
                 settings: settings.clone(),
@@ -229,6 +262,7 @@ pub async fn measure(
         task_starts: task_starts(ecs, cfg).await?,
         healthy_threshold: cfg.healthy_threshold,
         health_interval_seconds: cfg.health_interval_seconds,
+        running_to_healthy_seconds: cfg.running_to_healthy_seconds,
         load: load_history(cw, cfg, now).await?,
         per_task_capacity: cfg.per_task_capacity,
         settings,
@@ -245,9 +279,10 @@ async fn read_settings(
         .send()
         .await
         .aws("GetParameter")?;
-    parse_settings(
+    parse_settings_with_start(
         &cfg.settings_parameter,
         out.parameter().and_then(|p| p.value()).unwrap_or("{}"),
+        cfg.declared_start_seconds,
     )
 }
 

@@ -13,7 +13,8 @@
 //!
 //! ```text
 //! N = ceil(safety x (steepest load rise within R) / per-task capacity),  clamped to [min, max]
-//! R = task start (measured: launch -> RUNNING) + health check (threshold x interval) + reaction
+//! R = task start (measured: launch -> RUNNING) + RUNNING -> healthy (declared: the JVM's start)
+//!     + health check (threshold x interval) + reaction
 //! ```
 //!
 //! i.e. enough spare tasks to absorb the steepest rise seen in recent sessions for the whole time
@@ -101,6 +102,10 @@ pub struct ModelInputs {
     pub task_starts: Vec<TaskStart>,
     pub healthy_threshold: u32,
     pub health_interval_seconds: u32,
+    /// RUNNING -> the health path answers 200: the declared `TaskRunningToHealthySeconds`
+    /// (ECS records no "app ready" time to measure it from).
+    #[serde(default)]
+    pub running_to_healthy_seconds: f64,
     /// Load over recent sessions (both target groups' traffic lands on the same tasks).
     pub load: Vec<LoadPoint>,
     /// What one task carries at the scaling target (TargetValue, in task percent).
@@ -185,9 +190,10 @@ pub fn recommend(i: &ModelInputs) -> Recommendation {
         }
     };
     let health_seconds = f64::from(i.healthy_threshold) * f64::from(i.health_interval_seconds);
-    let replacement = start_seconds + health_seconds + s.reaction_seconds;
+    let jvm = i.running_to_healthy_seconds.max(0.0);
+    let replacement = start_seconds + jvm + health_seconds + s.reaction_seconds;
     why.push(format!(
-        "replacements arrive after {replacement:.0} s = start {start_seconds:.0} + health {health_seconds:.0} ({} x {} s) + scaling reaction {:.0}",
+        "replacements arrive after {replacement:.0} s = start {start_seconds:.0} + RUNNING->healthy {jvm:.0} (declared) + health {health_seconds:.0} ({} x {} s) + scaling reaction {:.0}",
         i.healthy_threshold, i.health_interval_seconds, s.reaction_seconds
     ));
     let window = Duration::milliseconds((replacement * 1000.0) as i64);

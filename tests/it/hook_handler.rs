@@ -12,6 +12,7 @@ use cd::operation::put_lifecycle_event_hook_execution_status::{
 };
 use cd::types::LifecycleEventStatus;
 use orderbroker::gates::hook::{emf_line, handle, report_failure, HookConfig, HookError, Listener};
+use orderbroker::gates::targets::WaitBudget;
 use orderbroker::gates::validation::{HealthOutcome, Report, ValidationConfig, Verdict};
 
 fn hook_id() -> String {
@@ -52,6 +53,12 @@ fn cfg() -> HookConfig {
         listener: Listener::Test,
         stack: "orderbroker".into(),
         validation: ValidationConfig::for_url("http://internal-ob:9090"),
+        listener_arn: "arn:aws:elasticloadbalancing:us-east-2:111122223333:listener/app/ob/50dc6c495c0c9188/0467ef3c8400ae65".into(),
+        wait: WaitBudget {
+            never_healthy: Duration::from_secs(85),
+            readiness: Duration::from_secs(145),
+            poll: Duration::from_secs(5),
+        },
         report_reserve: Duration::from_secs(2),
         max_run: Duration::from_secs(150),
     }
@@ -78,6 +85,7 @@ fn report(verdict: Verdict) -> Report {
         stopped_early: false,
         duration_ms: 900,
         failures: vec![],
+        targets: None,
     }
 }
 
@@ -337,9 +345,35 @@ fn configuration_comes_from_the_environment_and_errors_name_the_variable() {
         ("STACK_NAME", "orderbroker"),
         ("SYNTHETIC_ORDERS", "40"),
         ("P99_THRESHOLD_MS", "250"),
+        (
+            "LISTENER_ARN",
+            "arn:aws:elasticloadbalancing:us-east-2:111122223333:listener/app/ob/1/2",
+        ),
+        ("READINESS_SECONDS", "145"),
+        ("NEVER_HEALTHY_SECONDS", "85"),
     ]))
     .unwrap();
     assert_eq!(c.listener, Listener::Production);
+    assert_eq!(c.wait.readiness, Duration::from_secs(145));
+    assert_eq!(c.wait.never_healthy, Duration::from_secs(85));
+    // The longest run: the readiness wait plus the orders' time.
+    assert_eq!(c.max_run, Duration::from_secs(145 + 30));
+    let e = HookConfig::from_env(env(&[
+        ("LISTENER", "test"),
+        ("TEST_LISTENER_URL", "http://internal-ob:9090"),
+        ("STACK_NAME", "x"),
+    ]))
+    .unwrap_err();
+    assert!(e.to_string().contains("LISTENER_ARN"), "{e}");
+    let e = HookConfig::from_env(env(&[
+        ("LISTENER", "test"),
+        ("TEST_LISTENER_URL", "http://internal-ob:9090"),
+        ("STACK_NAME", "x"),
+        ("LISTENER_ARN", "arn:x"),
+        ("READINESS_SECONDS", "soon"),
+    ]))
+    .unwrap_err();
+    assert!(e.to_string().contains("READINESS_SECONDS"), "{e}");
     assert_eq!(c.validation.base_url, "https://orders.example.com");
     assert_eq!(c.validation.orders, 40);
     assert_eq!(c.validation.p99_threshold, Duration::from_millis(250));

@@ -13,6 +13,7 @@ mod support;
 mod tag_enforcer;
 mod tag_enforcer_moto;
 mod template_policy;
+mod timing;
 mod validation;
 mod warm_pool;
 mod warm_pool_handler;

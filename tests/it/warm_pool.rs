@@ -44,6 +44,7 @@ fn inputs(task_starts: Vec<TaskStart>, load: Vec<LoadPoint>) -> ModelInputs {
         task_starts,
         healthy_threshold: 2,
         health_interval_seconds: 5,
+        running_to_healthy_seconds: 60.0,
         load,
         per_task_capacity: 60.0,
         settings: PoolSettings::default(),
@@ -55,7 +56,8 @@ fn no_data_gives_the_minimum_with_the_assumptions_said() {
     let r = recommend(&inputs(vec![], vec![]));
     assert_eq!(r.n, 1);
     assert_eq!(r.start_seconds, 90.0);
-    assert_eq!(r.replacement_seconds, 90.0 + 10.0 + 180.0);
+    // R = start + the declared RUNNING -> healthy + health checks + scaling reaction.
+    assert_eq!(r.replacement_seconds, 90.0 + 60.0 + 10.0 + 180.0);
     assert!(r
         .reasoning
         .iter()
@@ -85,10 +87,11 @@ fn the_worked_example_from_the_readme() {
     let l = load(&[600.0, 620.0, 700.0, 820.0, 920.0, 930.0]);
     let r = recommend(&inputs(starts(&[60, 70, 80, 90]), l));
     assert_eq!(r.start_seconds, 90.0, "p90 of 4 starts");
-    assert_eq!(r.replacement_seconds, 280.0);
-    // Points 4 minutes apart fit in 280 s: 600 -> 920.
-    assert_eq!(r.steepest_rise, 320.0);
-    // ceil(1.25 x 320 / 60) = ceil(6.67) = 7
+    // R = 90 start + 60 RUNNING -> healthy (declared) + 10 health + 180 reaction.
+    assert_eq!(r.replacement_seconds, 340.0);
+    // Points 5 minutes apart fit in 340 s: 600 -> 930.
+    assert_eq!(r.steepest_rise, 330.0);
+    // ceil(1.25 x 330 / 60) = ceil(6.875) = 7
     assert_eq!(r.n, 7);
 }
 
@@ -121,11 +124,12 @@ fn slower_starts_need_more_standby_tasks() {
     let ramp: Vec<f64> = (0..30).map(|i| 300.0 + 60.0 * i as f64).collect();
     let fast = recommend(&inputs(starts(&[30, 30, 30]), load(&ramp)));
     let slow = recommend(&inputs(starts(&[120, 120, 120]), load(&ramp)));
-    assert_eq!(fast.replacement_seconds, 220.0);
-    assert_eq!(slow.replacement_seconds, 310.0);
-    // Within 220 s the ramp rises 180 (3 minutes); within 310 s, 300 (5 minutes).
-    assert_eq!((fast.steepest_rise, slow.steepest_rise), (180.0, 300.0));
-    assert_eq!((fast.n, slow.n), (4, 7));
+    assert_eq!(fast.replacement_seconds, 280.0);
+    assert_eq!(slow.replacement_seconds, 370.0);
+    // Within 280 s the ramp rises 240 (4 minutes); within 370 s, 360 (6 minutes).
+    assert_eq!((fast.steepest_rise, slow.steepest_rise), (240.0, 360.0));
+    // ceil(1.25 x 4) = 5; ceil(1.25 x 6) = ceil(7.5) = 8
+    assert_eq!((fast.n, slow.n), (5, 8));
 }
 
 #[test]

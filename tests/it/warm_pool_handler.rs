@@ -26,6 +26,10 @@ fn cfg() -> PoolConfig {
         ("CPU_TARGET", "60"),
         ("HEALTHY_THRESHOLD", "2"),
         ("HEALTH_INTERVAL_SECONDS", "5"),
+        // 0 keeps this file's hysteresis arithmetic (R = start + 10 + 180); the declared JVM
+        // start's part of R is tests/it/warm_pool.rs and the test below.
+        ("RUNNING_TO_HEALTHY_SECONDS", "0"),
+        ("DEFAULT_START_SECONDS", "60"),
     ];
     PoolConfig::from_env(|k| {
         env.iter()
@@ -204,6 +208,31 @@ async fn n_is_sized_and_published_with_the_measured_start() {
         .map(|(_, v)| *v)
         .collect();
     assert_eq!(start, vec![60.0], "p90 of 40 s and 60 s");
+
+    // The declared RUNNING -> healthy (RUNNING_TO_HEALTHY_SECONDS) is part of R: 60 more
+    // seconds of ramp to cover (R 310 s: rise 300 -> ceil(1.25 x 5) = 7).
+    let mut declared = cfg();
+    declared.running_to_healthy_seconds = 60.0;
+    let p = Published::default();
+    let r = run(
+        &clients(
+            World {
+                settings: "{}",
+                history: vec![],
+                load: ramp(),
+                ecs_fails: false,
+            },
+            &p,
+        ),
+        &declared,
+        now(),
+    )
+    .await;
+    assert_eq!(
+        r.recommendation.as_ref().unwrap().replacement_seconds,
+        310.0
+    );
+    assert_eq!(r.published, 7);
 }
 
 #[tokio::test]
@@ -338,5 +367,5 @@ fn the_recommend_cli_explains_the_worked_example() {
         text.contains("task start p90 = 90 s over 4 recent tasks"),
         "{text}"
     );
-    assert!(text.contains("replacements arrive after 280 s"), "{text}");
+    assert!(text.contains("replacements arrive after 340 s"), "{text}");
 }

@@ -8,6 +8,7 @@
 //! Each handler module is what a function's `main` would be: it wires the runtime and the SDK
 //! clients to one library call.
 
+mod deploy_watchdog;
 mod load_generator;
 mod market_warmup;
 mod tag_enforcer;
@@ -17,12 +18,13 @@ mod warm_pool;
 use lambda_runtime::Error;
 
 /// The handlers, by the `Handler` value the template gives each function.
-const HANDLERS: [&str; 5] = [
+const HANDLERS: [&str; 6] = [
     "market-warmup",
     "traffic-validator",
     "warm-pool",
     "tag-enforcer",
     "load-generator",
+    "deploy-watchdog",
 ];
 
 #[tokio::main]
@@ -35,6 +37,7 @@ async fn main() -> Result<(), Error> {
         "warm-pool" => warm_pool::run().await,
         "tag-enforcer" => tag_enforcer::run().await,
         "load-generator" => load_generator::run().await,
+        "deploy-watchdog" => deploy_watchdog::run().await,
         other => {
             // Init fails with the reason in the function's log; Lambda reports an init error.
             let message = format!(

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use orderbroker::gates::aws::gate;
 use orderbroker::gates::hook::{emf_line, handle, report_failure, HookConfig};
-use orderbroker::gates::validation::validate;
 use serde_json::Value;
 
 /// Runs the handler until the runtime stops (called by `main` for this function's `Handler`).
@@ -15,11 +15,12 @@ pub async fn run() -> Result<(), Error> {
     let cfg = HookConfig::from_env(|k| std::env::var(k).ok());
     let sdk = orderbroker::aws::sdk_config(Duration::from_secs(5)).await;
     let codedeploy = aws_sdk_codedeploy::Client::new(&sdk);
+    let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .pool_max_idle_per_host(8)
         .build()?;
-    let (cfg, codedeploy, http) = (&cfg, &codedeploy, &http);
+    let (cfg, codedeploy, http, elb) = (&cfg, &codedeploy, &http, &elb);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // Budget from the Lambda deadline (epoch ms), not from the configured timeout.
         let deadline = orderbroker::aws::lambda::deadline(event.context.deadline);
@@ -39,13 +40,27 @@ pub async fn run() -> Result<(), Error> {
         };
         let request_id = event.context.request_id.clone();
         let validation = cfg.validation.clone();
-        let http = http.clone();
+        let (http, elb) = (http.clone(), elb.clone());
+        let (listener_arn, wait) = (cfg.listener_arn.clone(), cfg.wait);
+        // Target health first: nothing is sent before the listener's target group has a
+        // healthy target (orderbroker::gates::aws::gate).
         let outcome = handle(
             event.payload,
             codedeploy,
             cfg,
             deadline,
-            move |until| async move { validate(&http, &validation, &request_id, until).await },
+            move |until| async move {
+                gate(
+                    &elb,
+                    &http,
+                    &validation,
+                    &listener_arn,
+                    wait,
+                    &request_id,
+                    until,
+                )
+                .await
+            },
         )
         .await;
         match outcome {

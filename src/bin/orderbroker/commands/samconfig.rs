@@ -7,16 +7,24 @@ use anyhow::{Context, Result};
 use clap::Subcommand;
 
 use orderbroker::cfn::samconfig::{render_pairs, SamConfig};
+use orderbroker::cfn::template::Template;
+use orderbroker::timing::derived_overrides;
+use orderbroker::timing::model::TimingModel;
 
 use crate::shared::{parse_set, ConfigArgs};
 
 #[derive(Subcommand)]
 pub enum SamconfigCommand {
     /// Print the COMPLETE --parameter-overrides value for `sam deploy`: samconfig's overrides,
-    /// CostCenter from the stack tags, then each --set (sam replaces, never merges, the list)
+    /// CostCenter from the stack tags, each --set (sam replaces, never merges, the list), then
+    /// the values derived from the declared task start times (refused if set by hand to another
+    /// value)
     Overrides {
         #[command(flatten)]
         config: ConfigArgs,
+        /// The template whose declared defaults and health checks the derivation uses
+        #[arg(long, default_value = "template.yaml")]
+        template: std::path::PathBuf,
         /// Extra KEY=VALUE, added or replacing (repeatable)
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
@@ -35,10 +43,25 @@ pub enum SamconfigCommand {
 
 pub fn run(cmd: SamconfigCommand) -> Result<ExitCode> {
     match cmd {
-        SamconfigCommand::Overrides { config, set } => {
+        SamconfigCommand::Overrides {
+            config,
+            template,
+            set,
+        } => {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;
             let extra = parse_set(&set)?;
-            println!("{}", render_pairs(&c.deploy_overrides(&extra)?)?);
+            let mut pairs = c.deploy_overrides(&extra)?;
+            let t = Template::load(&template)?;
+            let model = TimingModel::from_template(&t)?;
+            let derived = derived_overrides(&pairs, model.start, model.health_check)
+                .context("deriving from the declared task start times")?;
+            for (k, v) in derived {
+                match pairs.iter_mut().find(|(key, _)| *key == k) {
+                    Some(entry) => entry.1 = v,
+                    None => pairs.push((k, v)),
+                }
+            }
+            println!("{}", render_pairs(&pairs)?);
         }
         SamconfigCommand::Tags { config } => {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;

@@ -42,6 +42,10 @@ pub struct RecommendArgs {
     healthy_threshold: u32,
     #[arg(long, default_value_t = 5)]
     health_interval: u32,
+    /// Declared RUNNING -> healthy seconds (the template's TaskRunningToHealthySeconds): part
+    /// of the replacement time R
+    #[arg(long, default_value_t = 60.0)]
+    running_to_healthy: f64,
     /// Settings as JSON (min, max, safety_factor, ...), as in the SSM parameter
     #[arg(long, default_value = "{}")]
     settings: String,
@@ -73,6 +77,7 @@ async fn recommend(args: RecommendArgs) -> Result<ExitCode> {
                 healthy_threshold: args.healthy_threshold,
                 health_interval_seconds: args.health_interval,
                 history_days: 10,
+                running_to_healthy_seconds: args.running_to_healthy,
             };
             let sdk = sdk(&args.region).await;
             measure(

@@ -1,0 +1,509 @@
+//! The watchdog's AWS edge: ECS (DescribeServices, ListTasks, DescribeTasks), CodeDeploy
+//! (ListDeployments, GetDeployment, StopDeployment on this deployment group only) and ELB
+//! (DescribeTargetHealth). Every decision is in the parent module.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_codedeploy::types::DeploymentStatus;
+use aws_sdk_ecs::types::DesiredStatus;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::aws::{from_smithy, AwsError, AwsResultExt};
+use crate::watchdog::{
+    classify, decide, health_verdict, join, parse_event, ContainerExit, Decision, DeploymentView,
+    HealthVerdict, Join, StopClass, TaskSetView, TaskStopped, COUNTED_STOPS_DEFAULT,
+    RECHECK_SECONDS,
+};
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchdogError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+/// The function's settings (environment).
+#[derive(Debug, Clone)]
+pub struct WatchdogConfig {
+    pub cluster: String,
+    pub service: String,
+    pub application: String,
+    pub deployment_group: String,
+    pub never_healthy: chrono::Duration,
+    pub counted_stops: u32,
+}
+
+impl WatchdogConfig {
+    /// Reads `CLUSTER`, `SERVICE_NAME`, `APPLICATION_NAME`, `DEPLOYMENT_GROUP`,
+    /// `NEVER_HEALTHY_SECONDS` and the optional `COUNTED_STOPS`.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, WatchdogError> {
+        let req = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| WatchdogError::Config(format!("{k} is not set")))
+        };
+        let num = |k: &str, default: Option<u32>| -> Result<u32, WatchdogError> {
+            match get(k).filter(|v| !v.trim().is_empty()) {
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| WatchdogError::Config(format!("{k}={v:?} is not a whole number"))),
+                None => default.ok_or_else(|| WatchdogError::Config(format!("{k} is not set"))),
+            }
+        };
+        let counted_stops = num("COUNTED_STOPS", Some(COUNTED_STOPS_DEFAULT))?;
+        if counted_stops == 0 {
+            return Err(WatchdogError::Config(
+                "COUNTED_STOPS must be at least 1".into(),
+            ));
+        }
+        Ok(WatchdogConfig {
+            cluster: req("CLUSTER")?,
+            service: req("SERVICE_NAME")?,
+            application: req("APPLICATION_NAME")?,
+            deployment_group: req("DEPLOYMENT_GROUP")?,
+            never_healthy: chrono::Duration::seconds(i64::from(num(
+                "NEVER_HEALTHY_SECONDS",
+                None,
+            )?)),
+            counted_stops,
+        })
+    }
+}
+
+/// The clients.
+#[derive(Debug, Clone)]
+pub struct WatchdogClients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+}
+
+/// What this container has already handled: duplicate deliveries (same task, same
+/// `detail.version`), older versions of a task arriving late, deployments it stopped.
+/// Lambda may run events in several containers; the deployment's own status (GetDeployment)
+/// is what keeps a second container from acting on a deployment already stopping.
+#[derive(Debug, Default)]
+pub struct Memory(Mutex<Seen>);
+
+#[derive(Debug, Default)]
+struct Seen {
+    /// Newest `detail.version` handled per task.
+    versions: BTreeMap<String, i64>,
+    /// Deployments this container stopped.
+    stopped: BTreeSet<String>,
+}
+
+impl Memory {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Seen> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    /// True the first time a task is seen at this version or a newer one.
+    fn first_sight(&self, task: &str, version: i64) -> bool {
+        let mut g = self.lock();
+        if g.versions.get(task).is_some_and(|seen| *seen >= version) {
+            return false;
+        }
+        g.versions.insert(task.to_string(), version);
+        true
+    }
+    fn stopped(&self, deployment: &str) -> bool {
+        self.lock().stopped.contains(deployment)
+    }
+    fn mark_stopped(&self, deployment: &str) {
+        self.lock().stopped.insert(deployment.to_string());
+    }
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub handled: String,
+    pub detail: String,
+    pub stopped_deployment: Option<String>,
+}
+
+impl Outcome {
+    fn nothing(handled: &str, detail: impl Into<String>) -> Self {
+        Outcome {
+            handled: handled.into(),
+            detail: detail.into(),
+            stopped_deployment: None,
+        }
+    }
+}
+
+/// Handles one invocation: an ECS Task State Change, or the scheduled check
+/// (`{"trigger":"check"}`). A malformed event is logged and never acted on.
+pub async fn handle(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+    memory: &Memory,
+    event: &serde_json::Value,
+    deadline: Instant,
+) -> Result<Outcome, WatchdogError> {
+    if event.get("trigger").and_then(|t| t.as_str()) == Some("check") {
+        return check(c, cfg, memory, deadline).await;
+    }
+    let t = match parse_event(event) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "event ignored");
+            return Ok(Outcome::nothing("malformed", e.to_string()));
+        }
+    };
+    on_stopped(c, cfg, memory, &t).await
+}
+
+/// One stopped task.
+pub async fn on_stopped(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+    memory: &Memory,
+    t: &TaskStopped,
+) -> Result<Outcome, WatchdogError> {
+    let group = format!("service:{}", cfg.service);
+    if t.last_status != "STOPPED"
+        || t.group != group
+        || !cluster_matches(&t.cluster_arn, &cfg.cluster)
+    {
+        return Ok(Outcome::nothing(
+            "not ours",
+            format!("{} {} in {}", t.group, t.last_status, t.cluster_arn),
+        ));
+    }
+    if !memory.first_sight(&t.task_arn, t.version) {
+        return Ok(Outcome::nothing(
+            "duplicate",
+            format!(
+                "{} version {} already handled (or a newer one)",
+                t.task_arn, t.version
+            ),
+        ));
+    }
+    let this = classify(t, cfg.never_healthy);
+    let sets = task_sets(c, cfg).await?;
+    let (task_set, deployment) = match join(t, &sets) {
+        Join::Green {
+            task_set,
+            deployment,
+        } => (task_set, deployment),
+        Join::Unmatched(why) => {
+            tracing::info!(task = %t.task_arn, why = %why, "stopped task matches no deployment task set");
+            return Ok(Outcome::nothing("unmatched", why));
+        }
+    };
+    if memory.stopped(&deployment) {
+        return Ok(Outcome::nothing("already stopped", deployment));
+    }
+    let view = deployment_view(c, &deployment).await?;
+    if view.status != "InProgress" || view.stopping || !this.counted() {
+        let d = decide(&view, &this, 0, cfg.counted_stops);
+        return Ok(Outcome::nothing("no action", describe(&d, &this)));
+    }
+    let counted = counted_stops(c, cfg, &task_set, t).await?;
+    let d = decide(&view, &this, counted, cfg.counted_stops);
+    act(c, memory, d, &this).await
+}
+
+fn describe(d: &Decision, this: &StopClass) -> String {
+    let stop = match this {
+        StopClass::Counted(w) => format!("counted: {w}"),
+        StopClass::Ignored(w) => format!("ignored: {w}"),
+    };
+    match d {
+        Decision::Nothing(w) => format!("{w} ({stop})"),
+        Decision::Stop { why, .. } => format!("{why} ({stop})"),
+    }
+}
+
+async fn act(
+    c: &WatchdogClients,
+    memory: &Memory,
+    d: Decision,
+    this: &StopClass,
+) -> Result<Outcome, WatchdogError> {
+    match d {
+        Decision::Nothing(_) => Ok(Outcome::nothing("no action", describe(&d, this))),
+        Decision::Stop { deployment, why } => {
+            stop(c, memory, &deployment, &why).await?;
+            Ok(Outcome {
+                handled: "stopped".into(),
+                detail: why,
+                stopped_deployment: Some(deployment),
+            })
+        }
+    }
+}
+
+async fn stop(
+    c: &WatchdogClients,
+    memory: &Memory,
+    deployment: &str,
+    why: &str,
+) -> Result<(), WatchdogError> {
+    tracing::warn!(
+        deployment,
+        why,
+        "stopping the deployment with automatic rollback"
+    );
+    c.codedeploy
+        .stop_deployment()
+        .deployment_id(deployment)
+        .auto_rollback_enabled(true)
+        .send()
+        .await
+        .aws("codedeploy:StopDeployment")
+        .map_err(|e| e.on(deployment))?;
+    memory.mark_stopped(deployment);
+    Ok(())
+}
+
+fn cluster_matches(arn: &str, cluster: &str) -> bool {
+    arn == cluster || arn.rsplit('/').next() == Some(cluster)
+}
+
+async fn task_sets(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+) -> Result<Vec<TaskSetView>, WatchdogError> {
+    let out = c
+        .ecs
+        .describe_services()
+        .cluster(&cfg.cluster)
+        .services(&cfg.service)
+        .send()
+        .await
+        .aws("ecs:DescribeServices")
+        .map_err(|e| e.on(cfg.service.clone()))?;
+    Ok(out
+        .services()
+        .iter()
+        .flat_map(|s| s.task_sets())
+        .map(|ts| TaskSetView {
+            id: ts.id().unwrap_or_default().to_string(),
+            external_id: ts.external_id().map(str::to_string),
+            task_definition: ts.task_definition().unwrap_or_default().to_string(),
+            status: ts.status().unwrap_or_default().to_string(),
+            target_group_arn: ts
+                .load_balancers()
+                .iter()
+                .find_map(|lb| lb.target_group_arn().map(str::to_string)),
+        })
+        .collect())
+}
+
+async fn deployment_view(c: &WatchdogClients, id: &str) -> Result<DeploymentView, WatchdogError> {
+    let out = c
+        .codedeploy
+        .get_deployment()
+        .deployment_id(id)
+        .send()
+        .await
+        .aws("codedeploy:GetDeployment")
+        .map_err(|e| e.on(id))?;
+    let info = out.deployment_info();
+    Ok(DeploymentView {
+        id: id.to_string(),
+        status: info
+            .and_then(|i| i.status())
+            .map_or("Unknown", |s| s.as_str())
+            .to_string(),
+        stopping: info
+            .is_some_and(|i| i.rollback_info().is_some() || i.error_information().is_some()),
+    })
+}
+
+fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskStopped {
+    TaskStopped {
+        task_arn: t.task_arn().unwrap_or_default().to_string(),
+        cluster_arn: t.cluster_arn().unwrap_or_default().to_string(),
+        group: t.group().unwrap_or_default().to_string(),
+        last_status: t.last_status().unwrap_or_default().to_string(),
+        started_by: t.started_by().map(str::to_string),
+        task_definition_arn: t.task_definition_arn().unwrap_or_default().to_string(),
+        stop_code: t.stop_code().map(|c| c.as_str().to_string()),
+        stopped_reason: t.stopped_reason().map(str::to_string),
+        started_at: t.started_at().and_then(from_smithy),
+        stopped_at: t.stopped_at().and_then(from_smithy),
+        version: t.version(),
+        containers: t
+            .containers()
+            .iter()
+            .map(|k| ContainerExit {
+                name: k.name().unwrap_or_default().to_string(),
+                exit_code: k.exit_code().map(i64::from),
+                reason: k.reason().map(str::to_string),
+            })
+            .collect(),
+    }
+}
+
+/// Tasks of a task set in a desired status, described (ListTasks paginated, DescribeTasks in
+/// batches of 100).
+async fn tasks_of(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+    task_set: &str,
+    status: DesiredStatus,
+) -> Result<Vec<TaskStopped>, WatchdogError> {
+    let arns: Vec<String> = c
+        .ecs
+        .list_tasks()
+        .cluster(&cfg.cluster)
+        .started_by(task_set)
+        .desired_status(status)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .aws("ecs:ListTasks")?;
+    let mut out = Vec::new();
+    for batch in arns.chunks(100) {
+        let d = c
+            .ecs
+            .describe_tasks()
+            .cluster(&cfg.cluster)
+            .set_tasks(Some(batch.to_vec()))
+            .send()
+            .await
+            .aws("ecs:DescribeTasks")?;
+        out.extend(d.tasks().iter().map(task_view));
+    }
+    Ok(out)
+}
+
+/// Distinct green tasks stopped for counted causes, the event's own included (ECS keeps
+/// stopped tasks listed for at least an hour: the count needs no state of its own).
+async fn counted_stops(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+    task_set: &str,
+    this: &TaskStopped,
+) -> Result<usize, WatchdogError> {
+    let stopped = tasks_of(c, cfg, task_set, DesiredStatus::Stopped).await?;
+    let mut counted: BTreeSet<String> = stopped
+        .iter()
+        .filter(|t| t.last_status == "STOPPED" && classify(t, cfg.never_healthy).counted())
+        .map(|t| t.task_arn.clone())
+        .collect();
+    counted.insert(this.task_arn.clone());
+    Ok(counted.len())
+}
+
+/// The scheduled check: while a deployment of the group is in progress, green's target group
+/// must have a healthy target NeverHealthySeconds after its first task reached RUNNING.
+/// Re-checks every RECHECK_SECONDS until 50 s have passed or the deadline is near.
+pub async fn check(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+    memory: &Memory,
+    deadline: Instant,
+) -> Result<Outcome, WatchdogError> {
+    let started = Instant::now();
+    let until = (started + Duration::from_secs(50)).min(
+        deadline
+            .checked_sub(Duration::from_secs(5))
+            .unwrap_or(started),
+    );
+    loop {
+        let outcome = check_once(c, cfg, memory).await?;
+        let again = Instant::now() + Duration::from_secs(u64::from(RECHECK_SECONDS));
+        if outcome.handled != "waiting" || again >= until {
+            return Ok(outcome);
+        }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(again)).await;
+    }
+}
+
+/// One pass of the scheduled check.
+pub async fn check_once(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+    memory: &Memory,
+) -> Result<Outcome, WatchdogError> {
+    let in_progress: Vec<String> = c
+        .codedeploy
+        .list_deployments()
+        .application_name(&cfg.application)
+        .deployment_group_name(&cfg.deployment_group)
+        .include_only_statuses(DeploymentStatus::InProgress)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .aws("codedeploy:ListDeployments")?;
+    let Some(deployment) = in_progress.first() else {
+        return Ok(Outcome::nothing("idle", "no deployment in progress"));
+    };
+    if memory.stopped(deployment) {
+        return Ok(Outcome::nothing("already stopped", deployment.clone()));
+    }
+    let view = deployment_view(c, deployment).await?;
+    if view.status != "InProgress" || view.stopping {
+        return Ok(Outcome::nothing(
+            "no action",
+            format!(
+                "{deployment} is {} (stopping: {})",
+                view.status, view.stopping
+            ),
+        ));
+    }
+    let sets = task_sets(c, cfg).await?;
+    let Some(green) = sets
+        .iter()
+        .find(|s| s.external_id.as_deref() == Some(deployment.as_str()))
+    else {
+        return Ok(Outcome::nothing(
+            "waiting",
+            format!("{deployment} has no replacement task set yet"),
+        ));
+    };
+    let Some(tg) = green.target_group_arn.as_deref() else {
+        return Ok(Outcome::nothing(
+            "no action",
+            format!("task set {} has no target group", green.id),
+        ));
+    };
+    let running = tasks_of(c, cfg, &green.id, DesiredStatus::Running).await?;
+    let first_running: Option<DateTime<Utc>> = running.iter().filter_map(|t| t.started_at).min();
+    let health = c
+        .elb
+        .describe_target_health()
+        .target_group_arn(tg)
+        .send()
+        .await
+        .aws("elasticloadbalancing:DescribeTargetHealth")
+        .map_err(|e| e.on(tg))?;
+    let healthy = health
+        .target_health_descriptions()
+        .iter()
+        .filter(|d| {
+            d.target_health()
+                .and_then(|h| h.state())
+                .is_some_and(|s| s.as_str() == "healthy")
+        })
+        .count();
+    match health_verdict(Utc::now(), first_running, healthy, cfg.never_healthy) {
+        HealthVerdict::Healthy => Ok(Outcome::nothing(
+            "healthy",
+            format!("{healthy} healthy green target(s)"),
+        )),
+        HealthVerdict::Waiting(w) => Ok(Outcome::nothing("waiting", w)),
+        HealthVerdict::NeverHealthy(why) => {
+            stop(c, memory, deployment, &why).await?;
+            Ok(Outcome {
+                handled: "stopped".into(),
+                detail: why,
+                stopped_deployment: Some(deployment.clone()),
+            })
+        }
+    }
+}
