@@ -473,7 +473,11 @@ pub async fn check_once(
         ));
     };
     let running = tasks_of(c, cfg, &green.id, DesiredStatus::Running).await?;
-    let first_running: Option<DateTime<Utc>> = running.iter().filter_map(|t| t.started_at).min();
+    let first_running: Option<DateTime<Utc>> = running
+        .iter()
+        .filter(|t| t.last_status == "RUNNING")
+        .filter_map(|t| t.started_at)
+        .min();
     let health = c
         .elb
         .describe_target_health()

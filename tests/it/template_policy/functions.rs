@@ -452,3 +452,77 @@ fn the_shipped_release_profile_unwinds_on_panic_whatever_cargo_lambda_defaults_t
         "[profile.release] must set panic = \"unwind\" explicitly"
     );
 }
+
+#[test]
+fn the_deployment_watchdog_hears_stopped_tasks_and_may_only_stop_this_groups_deployments() {
+    let t = template();
+    let f = t
+        .resources_of_type("AWS::Serverless::Function")
+        .find(|f| f.prop("Handler") == Some(&json!("deploy-watchdog")))
+        .expect("the deploy-watchdog function");
+    assert!(
+        f.prop("VpcConfig").is_none(),
+        "outside the VPC: AWS APIs only"
+    );
+    let env = f.prop("Environment.Variables").unwrap();
+    assert_eq!(env["NEVER_HEALTHY_SECONDS"], r#ref("NeverHealthySeconds"));
+    assert_eq!(env["COUNTED_STOPS"], "2");
+    assert!(f
+        .prop("EventInvokeConfig.DestinationConfig.OnFailure.Destination")
+        .is_some());
+    // The rule: this cluster, this service, STOPPED only, targeting the function.
+    let rule = t
+        .resources_of_type("AWS::Events::Rule")
+        .find(|r| r.prop("Targets.0.Arn") == Some(&json!({"Fn::GetAtt": [f.id, "Arn"]})))
+        .expect("an EventBridge rule targeting the watchdog");
+    let p = rule.prop("EventPattern").unwrap();
+    assert_eq!(p["source"], json!(["aws.ecs"]));
+    assert_eq!(p["detail-type"], json!(["ECS Task State Change"]));
+    assert_eq!(p["detail"]["lastStatus"], json!(["STOPPED"]));
+    assert_eq!(
+        p["detail"]["clusterArn"],
+        json!([{"Fn::GetAtt": ["Cluster", "Arn"]}])
+    );
+    assert_eq!(
+        p["detail"]["group"],
+        json!([{"Fn::Sub": "service:${Service.Name}"}])
+    );
+    assert!(rule.prop("Targets.0.DeadLetterConfig.Arn").is_some());
+    // Every minute too, without a fixed schedule name.
+    let schedule = f.prop("Events.EveryMinute.Properties").unwrap();
+    assert_eq!(schedule["ScheduleExpression"], "rate(1 minute)");
+    assert_eq!(schedule["OmitName"], true);
+    // IAM: CodeDeploy actions on this deployment group only; ECS reads only.
+    let st = function_statements(&f);
+    let mut actions = BTreeSet::new();
+    for s in &st {
+        let list = match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            Value::Array(a) => a.iter().map(|x| x.as_str().unwrap().to_string()).collect(),
+            other => panic!("{other:?}"),
+        };
+        for a in &list {
+            if a.starts_with("codedeploy:") {
+                let res = s["Resource"]["Fn::Sub"].as_str().unwrap();
+                assert!(
+                    res.ends_with(":deploymentgroup:${CodeDeployApplication}/${DeploymentGroup}"),
+                    "{a}: {res}"
+                );
+            }
+        }
+        actions.extend(list);
+    }
+    let expected: BTreeSet<String> = [
+        "ecs:DescribeServices",
+        "ecs:ListTasks",
+        "ecs:DescribeTasks",
+        "codedeploy:ListDeployments",
+        "codedeploy:GetDeployment",
+        "codedeploy:StopDeployment",
+        "elasticloadbalancing:DescribeTargetHealth",
+    ]
+    .map(String::from)
+    .into_iter()
+    .collect();
+    assert_eq!(actions, expected);
+}

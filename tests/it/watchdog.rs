@@ -1,0 +1,501 @@
+//! The deployment watchdog against real-shaped ECS Task State Change events (events/) and
+//! mocked ECS, CodeDeploy and ELB: a green task stopped for a counted cause during a deployment
+//! -> exactly one StopDeployment for that id after N; everything else -> no call.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_codedeploy as cd;
+use aws_sdk_ecs as ecs;
+use aws_sdk_elasticloadbalancingv2 as elb;
+use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_types::DateTime as SmithyTime;
+use orderbroker::watchdog::aws::{handle, Memory, WatchdogClients, WatchdogConfig};
+use orderbroker::watchdog::{classify, parse_event, StopClass};
+use serde_json::{json, Value};
+
+use crate::support::event_json;
+
+const CLUSTER: &str = "orderbroker-Cluster-9sJrSuvDvEvY";
+const SERVICE: &str = "orderbroker-Service-Xk2PqA9bT3Zr";
+const GREEN_SET: &str = "ecs-svc/8402740312365092165";
+const BLUE_SET: &str = "ecs-svc/1130989462290150923";
+const GREEN_TD: &str =
+    "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker-orderbroker:8";
+const BLUE_TD: &str =
+    "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker-orderbroker:7";
+const NEW: &str = "d-7QXH6BLT3";
+const OLD: &str = "d-2ZK9R4E1A";
+const GREEN_TG: &str =
+    "arn:aws:elasticloadbalancing:us-east-2:111122223333:targetgroup/orderb-Green-1XQ4Z0KJ3W9YB/73e2d6bc24d8a067";
+
+fn cfg() -> WatchdogConfig {
+    WatchdogConfig {
+        cluster: CLUSTER.into(),
+        service: SERVICE.into(),
+        application: "orderbroker-CodeDeployApplication-1".into(),
+        deployment_group: "orderbroker-DeploymentGroup-1".into(),
+        never_healthy: chrono::Duration::seconds(85),
+        counted_stops: 2,
+    }
+}
+
+fn task_arn(n: usize) -> String {
+    format!("arn:aws:ecs:us-east-2:111122223333:task/{CLUSTER}/{n:032x}")
+}
+
+/// The world the mocks describe.
+#[derive(Clone)]
+struct World {
+    /// The service's task sets: (id, externalId, task definition).
+    task_sets: Vec<(&'static str, &'static str, &'static str)>,
+    /// Deployment status by id, and whether a stop is already under way.
+    deployments: Vec<(&'static str, &'static str, bool)>,
+    /// Stopped tasks of the green set as ECS lists them: the event JSON each came from.
+    stopped: Vec<Value>,
+    /// In-progress deployments (ListDeployments), RUNNING green tasks' startedAt, healthy
+    /// green targets.
+    in_progress: Vec<&'static str>,
+    running_since: Option<chrono::DateTime<chrono::Utc>>,
+    healthy_targets: usize,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        World {
+            task_sets: vec![(BLUE_SET, OLD, BLUE_TD), (GREEN_SET, NEW, GREEN_TD)],
+            deployments: vec![(NEW, "InProgress", false), (OLD, "Succeeded", false)],
+            stopped: vec![],
+            in_progress: vec![NEW],
+            running_since: None,
+            healthy_targets: 0,
+        }
+    }
+}
+
+fn smithy(t: Option<&str>) -> Option<SmithyTime> {
+    t.map(|s| {
+        let t = chrono::DateTime::parse_from_rfc3339(s).unwrap();
+        SmithyTime::from_millis(t.timestamp_millis())
+    })
+}
+
+/// An ECS `Task` as DescribeTasks returns it, from an event's detail.
+fn task_from_event(e: &Value) -> ecs::types::Task {
+    let d = &e["detail"];
+    let mut t = ecs::types::Task::builder()
+        .task_arn(d["taskArn"].as_str().unwrap())
+        .cluster_arn(d["clusterArn"].as_str().unwrap())
+        .group(d["group"].as_str().unwrap())
+        .last_status(d["lastStatus"].as_str().unwrap())
+        .started_by(d["startedBy"].as_str().unwrap())
+        .task_definition_arn(d["taskDefinitionArn"].as_str().unwrap())
+        .version(d["version"].as_i64().unwrap());
+    if let Some(c) = d["stopCode"].as_str() {
+        t = t.stop_code(ecs::types::TaskStopCode::from(c));
+    }
+    if let Some(r) = d["stoppedReason"].as_str() {
+        t = t.stopped_reason(r);
+    }
+    if let Some(s) = smithy(d["startedAt"].as_str()) {
+        t = t.started_at(s);
+    }
+    if let Some(s) = smithy(d["stoppedAt"].as_str()) {
+        t = t.stopped_at(s);
+    }
+    for c in d["containers"].as_array().unwrap() {
+        let mut k = ecs::types::Container::builder().name(c["name"].as_str().unwrap());
+        if let Some(code) = c["exitCode"].as_i64() {
+            k = k.exit_code(code as i32);
+        }
+        if let Some(r) = c["reason"].as_str() {
+            k = k.reason(r);
+        }
+        t = t.containers(k.build());
+    }
+    t.build()
+}
+
+struct Mocks {
+    stop: Rule,
+    rules_ecs: Vec<Rule>,
+    rules_cd: Vec<Rule>,
+    rules_elb: Vec<Rule>,
+}
+
+fn mocks(w: &World) -> Mocks {
+    let sets = w.task_sets.clone();
+    let describe_services = mock!(ecs::Client::describe_services).then_output(move || {
+        let mut s = ecs::types::Service::builder().service_name(SERVICE);
+        for (id, ext, td) in &sets {
+            s = s.task_sets(
+                ecs::types::TaskSet::builder()
+                    .id(*id)
+                    .external_id(*ext)
+                    .task_definition(*td)
+                    .status(if *id == BLUE_SET { "PRIMARY" } else { "ACTIVE" })
+                    .load_balancers(
+                        ecs::types::LoadBalancer::builder()
+                            .target_group_arn(GREEN_TG)
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        ecs::operation::describe_services::DescribeServicesOutput::builder()
+            .services(s.build())
+            .build()
+    });
+    let stopped = w.stopped.clone();
+    let list_stopped = mock!(ecs::Client::list_tasks)
+        .match_requests(|r| r.desired_status() == Some(&ecs::types::DesiredStatus::Stopped))
+        .then_output(move || {
+            let mut o = ecs::operation::list_tasks::ListTasksOutput::builder();
+            for e in &stopped {
+                o = o.task_arns(e["detail"]["taskArn"].as_str().unwrap());
+            }
+            o.build()
+        });
+    let running_since = w.running_since;
+    let list_running = mock!(ecs::Client::list_tasks)
+        .match_requests(|r| r.desired_status() == Some(&ecs::types::DesiredStatus::Running))
+        .then_output(move || {
+            let mut o = ecs::operation::list_tasks::ListTasksOutput::builder();
+            if running_since.is_some() {
+                o = o.task_arns(task_arn(99));
+            }
+            o.build()
+        });
+    let stopped = w.stopped.clone();
+    let describe_tasks = mock!(ecs::Client::describe_tasks).then_output(move || {
+        let mut o = ecs::operation::describe_tasks::DescribeTasksOutput::builder();
+        for e in &stopped {
+            o = o.tasks(task_from_event(e));
+        }
+        if let Some(since) = running_since {
+            o = o.tasks(
+                ecs::types::Task::builder()
+                    .task_arn(task_arn(99))
+                    .last_status("RUNNING")
+                    .started_by(GREEN_SET)
+                    .started_at(SmithyTime::from_millis(since.timestamp_millis()))
+                    .build(),
+            );
+        }
+        o.build()
+    });
+    let deployments = w.deployments.clone();
+    // Any other id: CodeDeploy knows no such deployment (no deployment info).
+    let get_deployment = mock!(cd::Client::get_deployment)
+        .then_output(|| cd::operation::get_deployment::GetDeploymentOutput::builder().build());
+    let mut rules_cd: Vec<Rule> = deployments
+        .iter()
+        .map(|(id, status, stopping)| {
+            let (id, status, stopping) = (*id, *status, *stopping);
+            mock!(cd::Client::get_deployment)
+                .match_requests(move |r| r.deployment_id() == Some(id))
+                .then_output(move || {
+                    let mut info = cd::types::DeploymentInfo::builder()
+                        .deployment_id(id)
+                        .status(cd::types::DeploymentStatus::from(status));
+                    if stopping {
+                        info = info.rollback_info(
+                            cd::types::RollbackInfo::builder()
+                                .rollback_deployment_id("d-ROLLBACK1")
+                                .build(),
+                        );
+                    }
+                    cd::operation::get_deployment::GetDeploymentOutput::builder()
+                        .deployment_info(info.build())
+                        .build()
+                })
+        })
+        .collect();
+    rules_cd.push(get_deployment);
+    let in_progress = w.in_progress.clone();
+    rules_cd.push(mock!(cd::Client::list_deployments).then_output(move || {
+        cd::operation::list_deployments::ListDeploymentsOutput::builder()
+            .set_deployments(Some(in_progress.iter().map(|s| s.to_string()).collect()))
+            .build()
+    }));
+    let stop = mock!(cd::Client::stop_deployment)
+        .match_requests(|r| {
+            r.deployment_id() == Some(NEW) && r.auto_rollback_enabled() == Some(true)
+        })
+        .then_output(|| {
+            cd::operation::stop_deployment::StopDeploymentOutput::builder()
+                .status(cd::types::StopStatus::Pending)
+                .build()
+        });
+    let healthy = w.healthy_targets;
+    let health = mock!(elb::Client::describe_target_health)
+        .match_requests(|r| r.target_group_arn() == Some(GREEN_TG))
+        .then_output(move || {
+            let mut o =
+                elb::operation::describe_target_health::DescribeTargetHealthOutput::builder();
+            for i in 0..3 {
+                let state = if i < healthy { "healthy" } else { "unhealthy" };
+                o = o.target_health_descriptions(
+                    elb::types::TargetHealthDescription::builder()
+                        .target(
+                            elb::types::TargetDescription::builder()
+                                .id(format!("10.0.1.{i}"))
+                                .port(8080)
+                                .build(),
+                        )
+                        .target_health(
+                            elb::types::TargetHealth::builder()
+                                .state(elb::types::TargetHealthStateEnum::from(state))
+                                .build(),
+                        )
+                        .build(),
+                );
+            }
+            o.build()
+        });
+    Mocks {
+        stop,
+        rules_ecs: vec![
+            describe_services,
+            list_stopped,
+            list_running,
+            describe_tasks,
+        ],
+        rules_cd,
+        rules_elb: vec![health],
+    }
+}
+
+fn clients(m: &Mocks) -> WatchdogClients {
+    let mut cd_rules: Vec<&Rule> = m.rules_cd.iter().collect();
+    cd_rules.push(&m.stop);
+    WatchdogClients {
+        ecs: mock_client!(ecs, RuleMode::MatchAny, m.rules_ecs.iter()),
+        codedeploy: mock_client!(cd, RuleMode::MatchAny, cd_rules),
+        elb: mock_client!(elb, RuleMode::MatchAny, m.rules_elb.iter()),
+    }
+}
+
+fn with_task(mut e: Value, n: usize) -> Value {
+    let arn = task_arn(n);
+    e["detail"]["taskArn"] = json!(arn);
+    e["resources"] = json!([arn]);
+    e
+}
+
+async fn run(w: &World, events: &[Value]) -> (usize, Vec<String>) {
+    let m = mocks(w);
+    let c = clients(&m);
+    let memory = Memory::default();
+    let mut handled = Vec::new();
+    for e in events {
+        let o = handle(
+            &c,
+            &cfg(),
+            &memory,
+            e,
+            Instant::now() + Duration::from_secs(6),
+        )
+        .await
+        .unwrap();
+        handled.push(format!("{}: {}", o.handled, o.detail));
+    }
+    (m.stop.num_calls(), handled)
+}
+
+#[test]
+fn the_fixtures_classify_as_their_causes() {
+    let nh = chrono::Duration::seconds(85);
+    let c = |name: &str| classify(&parse_event(&event_json(name)).unwrap(), nh);
+    assert!(
+        matches!(c("ecs-task-stopped-essential-exit.json"), StopClass::Counted(w) if w.contains("code 1"))
+    );
+    assert!(
+        matches!(c("ecs-task-stopped-image-missing.json"), StopClass::Counted(w) if w.contains("image or platform missing"))
+    );
+    assert!(
+        matches!(c("ecs-task-stopped-elb-health.json"), StopClass::Counted(w) if w.contains("ELB health checks"))
+    );
+    assert!(matches!(
+        c("ecs-task-stopped-spot.json"),
+        StopClass::Ignored(_)
+    ));
+    // A throttled pull is transient, never counted.
+    let mut e = event_json("ecs-task-stopped-image-missing.json");
+    e["detail"]["stoppedReason"] =
+        json!("CannotPullContainerError: failed to resolve ref: toomanyrequests: Rate exceeded");
+    e["detail"]["containers"][0]["reason"] = json!("toomanyrequests");
+    assert!(!classify(&parse_event(&e).unwrap(), nh).counted());
+    // Exit code 0 is not a crash.
+    let mut e = event_json("ecs-task-stopped-essential-exit.json");
+    e["detail"]["containers"][0]["exitCode"] = json!(0);
+    assert!(!classify(&parse_event(&e).unwrap(), nh).counted());
+    // A health-check stop before NeverHealthySeconds of running is not counted.
+    let mut e = event_json("ecs-task-stopped-elb-health.json");
+    e["detail"]["stoppedAt"] = json!("2026-12-01T16:02:30.000Z");
+    assert!(!classify(&parse_event(&e).unwrap(), nh).counted());
+}
+
+#[tokio::test]
+async fn each_counted_cause_stops_the_deployment_once_after_n() {
+    for fixture in [
+        "ecs-task-stopped-essential-exit.json",
+        "ecs-task-stopped-image-missing.json",
+        "ecs-task-stopped-elb-health.json",
+    ] {
+        let first = with_task(event_json(fixture), 1);
+        let second = with_task(event_json(fixture), 2);
+        // After the first stop ECS lists one; after the second, two.
+        let w1 = World {
+            stopped: vec![first.clone()],
+            ..World::default()
+        };
+        let (calls, handled) = run(&w1, std::slice::from_ref(&first)).await;
+        assert_eq!(calls, 0, "{fixture}: 1 of 2: {handled:?}");
+        let w2 = World {
+            stopped: vec![first.clone(), second.clone()],
+            ..World::default()
+        };
+        let (calls, handled) = run(&w2, &[second.clone(), second.clone(), first.clone()]).await;
+        assert_eq!(
+            calls, 1,
+            "{fixture}: exactly one StopDeployment: {handled:?}"
+        );
+        assert!(handled[0].starts_with("stopped"), "{handled:?}");
+        assert!(handled[1].starts_with("duplicate"), "{handled:?}");
+    }
+}
+
+#[tokio::test]
+async fn nothing_else_stops_a_deployment() {
+    let counted = with_task(event_json("ecs-task-stopped-essential-exit.json"), 1);
+    let two_counted = World {
+        stopped: vec![
+            counted.clone(),
+            with_task(event_json("ecs-task-stopped-essential-exit.json"), 2),
+        ],
+        ..World::default()
+    };
+    let mut cases: Vec<(&str, World, Value)> = Vec::new();
+    // A blue task: its task set's deployment is long finished.
+    let mut blue = counted.clone();
+    blue["detail"]["startedBy"] = json!(BLUE_SET);
+    blue["detail"]["taskDefinitionArn"] = json!(BLUE_TD);
+    cases.push(("blue task", two_counted.clone(), blue));
+    // Another service of the cluster.
+    let mut other = counted.clone();
+    other["detail"]["group"] = json!("service:risk-engine");
+    cases.push(("other service", two_counted.clone(), other));
+    // Scale-in (same stop code as a health replacement, another reason).
+    let mut scale_in = counted.clone();
+    scale_in["detail"]["stopCode"] = json!("ServiceSchedulerInitiated");
+    scale_in["detail"]["stoppedReason"] =
+        json!("Scaling activity initiated by (deployment ecs-svc/8402740312365092165)");
+    cases.push(("scale-in", two_counted.clone(), scale_in));
+    cases.push((
+        "spot interruption",
+        two_counted.clone(),
+        with_task(event_json("ecs-task-stopped-spot.json"), 3),
+    ));
+    let mut operator = counted.clone();
+    operator["detail"]["stopCode"] = json!("UserInitiated");
+    operator["detail"]["stoppedReason"] = json!("Task stopped by user");
+    cases.push(("operator stop", two_counted.clone(), operator));
+    // The rollback's own deletion: the green task set is gone from the service.
+    let gone = World {
+        task_sets: vec![(BLUE_SET, OLD, BLUE_TD)],
+        ..two_counted.clone()
+    };
+    cases.push(("rollback's own deletion", gone, counted.clone()));
+    // No deployment in progress / already stopping.
+    let finished = World {
+        deployments: vec![(NEW, "Succeeded", false), (OLD, "Succeeded", false)],
+        ..two_counted.clone()
+    };
+    cases.push(("no deployment in progress", finished, counted.clone()));
+    let stopping = World {
+        deployments: vec![(NEW, "InProgress", true), (OLD, "Succeeded", false)],
+        ..two_counted.clone()
+    };
+    cases.push(("deployment already stopping", stopping, counted.clone()));
+    // startedBy matches the green set but the task definition does not: the join is not trusted.
+    let mut mismatch = counted.clone();
+    mismatch["detail"]["taskDefinitionArn"] = json!(BLUE_TD);
+    cases.push(("task definition mismatch", two_counted.clone(), mismatch));
+    // A malformed event.
+    let mut malformed = counted.clone();
+    malformed["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("taskArn");
+    cases.push(("malformed", two_counted.clone(), malformed));
+    cases.push(("not a task event", two_counted.clone(), json!({"source": "aws.ec2", "detail-type": "EC2 Instance State-change Notification", "detail": {}})));
+    for (name, world, event) in cases {
+        let (calls, handled) = run(&world, &[event]).await;
+        assert_eq!(calls, 0, "{name}: {handled:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_out_of_order_older_version_is_ignored() {
+    let newer = with_task(event_json("ecs-task-stopped-essential-exit.json"), 1);
+    let mut older = newer.clone();
+    older["detail"]["version"] = json!(3);
+    let world = World {
+        stopped: vec![
+            newer.clone(),
+            with_task(event_json("ecs-task-stopped-essential-exit.json"), 2),
+        ],
+        deployments: vec![(NEW, "InProgress", false)],
+        ..World::default()
+    };
+    let (calls, handled) = run(&world, &[newer, older]).await;
+    assert_eq!(calls, 1, "{handled:?}");
+    assert!(handled[1].starts_with("duplicate"), "{handled:?}");
+}
+
+#[tokio::test]
+async fn the_minute_check_stops_a_green_that_never_gets_a_healthy_target() {
+    let check = json!({"trigger": "check"});
+    // RUNNING for 200 s, no healthy target: past NeverHealthySeconds (85).
+    let never = World {
+        running_since: Some(chrono::Utc::now() - chrono::Duration::seconds(200)),
+        ..World::default()
+    };
+    let (calls, handled) = run(&never, std::slice::from_ref(&check)).await;
+    assert_eq!(calls, 1, "{handled:?}");
+    // Healthy, or still within the budget, or no deployment: nothing.
+    let healthy = World {
+        healthy_targets: 1,
+        ..never.clone()
+    };
+    assert_eq!(run(&healthy, std::slice::from_ref(&check)).await.0, 0);
+    let young = World {
+        running_since: Some(chrono::Utc::now() - chrono::Duration::seconds(30)),
+        ..World::default()
+    };
+    let (calls, handled) = run(&young, std::slice::from_ref(&check)).await;
+    assert_eq!(calls, 0);
+    assert!(handled[0].starts_with("waiting"), "{handled:?}");
+    let idle = World {
+        in_progress: vec![],
+        ..never
+    };
+    let (calls, handled) = run(&idle, &[check]).await;
+    assert_eq!(calls, 0);
+    assert!(handled[0].starts_with("idle"), "{handled:?}");
+}
+
+#[test]
+fn configuration_errors_name_the_variable() {
+    let e = WatchdogConfig::from_env(|k| (k == "CLUSTER").then(|| "c".to_string())).unwrap_err();
+    assert!(e.to_string().contains("SERVICE_NAME"), "{e}");
+    let env = |k: &str| match k {
+        "CLUSTER" | "SERVICE_NAME" | "APPLICATION_NAME" | "DEPLOYMENT_GROUP" => {
+            Some("x".to_string())
+        }
+        "NEVER_HEALTHY_SECONDS" => Some("soon".to_string()),
+        _ => None,
+    };
+    let e = WatchdogConfig::from_env(env).unwrap_err();
+    assert!(e.to_string().contains("NEVER_HEALTHY_SECONDS"), "{e}");
+}
