@@ -27,7 +27,8 @@ pub use progress::{
     Snapshot, TaskSetView, ACTIVE_STATUSES,
 };
 pub use quota::{
-    check_quota, place, task_vcpu, ClassUsage, Placement, QuotaReport, ON_DEMAND_QUOTA, SPOT_QUOTA,
+    check_quota, peak_placement, place, task_vcpu, ClassUsage, Placement, QuotaReport,
+    ON_DEMAND_QUOTA, SPOT_QUOTA,
 };
 pub use revision::derive_task_definition;
 pub use window::{schedule_from_parameters, spike_window, window_refusal};
@@ -57,7 +58,7 @@ pub enum DeployError {
     /// Inside or near a spike window (`spike` = open | close; `detail` says when and why).
     #[error("{detail}")]
     SpikeWindow { spike: String, detail: String },
-    #[error("Fargate {class} vCPU quota cannot hold the green task set: needs {needed} vCPU ({tasks} tasks x {task_vcpu} vCPU), quota {quota} - in use {usage} = {headroom} free; raise Service Quotas fargate/{code} or scale in first (--force skips this check)")]
+    #[error("Fargate {class} vCPU quota cannot hold the deployment's peak (both task sets at MaxTasks): needs {needed} more vCPU ({tasks} tasks x {task_vcpu} vCPU), quota {quota} - in use {usage} = {headroom} free; raise Service Quotas fargate/{code}, or lower MaxTasks (--force skips this check)")]
     Quota {
         class: &'static str,
         code: &'static str,

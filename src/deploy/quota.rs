@@ -1,4 +1,10 @@
-//! Whether the Fargate vCPU quota holds the green task set, placed as ECS places it.
+//! Whether the Fargate vCPU quota holds a deployment at its peak, placed as ECS places it.
+//!
+//! During a blue/green deployment both task sets run, and a scale-out then over-asks about 2x
+//! (Application Auto Scaling scales from the RUNNING count, which counts both sets: ECS
+//! developer guide, "Service auto scaling considerations"), each set capped at MaxTasks. The
+//! peak is therefore both task sets at MaxTasks: `2 x MaxTasks x task vCPU`, of which the tasks
+//! running now are already in the usage.
 
 use serde::Serialize;
 
@@ -61,7 +67,10 @@ pub struct ClassUsage {
 /// What the quota check found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuotaReport {
-    pub green_tasks: u32,
+    /// The most tasks one task set may reach (the scalable target's MaxTasks).
+    pub peak_per_set: u32,
+    /// The service's tasks now (already counted in the usage).
+    pub current: u32,
     pub task_vcpu: f64,
     pub placement: Placement,
     pub lines: Vec<String>,
@@ -70,16 +79,28 @@ pub struct QuotaReport {
 pub const ON_DEMAND_QUOTA: &str = "L-3032A538";
 pub const SPOT_QUOTA: &str = "L-36FBB829";
 
-/// Does the account's Fargate quota hold a full green task set (`green_tasks`, the service's
-/// desired count) on top of what runs now?
+/// The extra tasks per class the peak needs beyond what runs now: both task sets at
+/// `peak_per_set`, minus the service's `current` tasks (placed by the same strategy).
+pub fn peak_placement(peak_per_set: u32, current: u32, strategy: &[StrategyItem]) -> Placement {
+    let one = place(peak_per_set.max(current), strategy);
+    let now = place(current, strategy);
+    Placement {
+        on_demand: (2 * one.on_demand).saturating_sub(now.on_demand),
+        spot: (2 * one.spot).saturating_sub(now.spot),
+    }
+}
+
+/// Does the account's Fargate quota hold the deployment's peak (both task sets at
+/// `peak_per_set`, MaxTasks) on top of what runs now (`current` of them this service's)?
 pub fn check_quota(
-    green_tasks: u32,
+    peak_per_set: u32,
+    current: u32,
     task_vcpu: f64,
     strategy: &[StrategyItem],
     on_demand: ClassUsage,
     spot: Option<ClassUsage>,
 ) -> Result<QuotaReport, DeployError> {
-    let placement = place(green_tasks, strategy);
+    let placement = peak_placement(peak_per_set, current, strategy);
     let mut lines = Vec::new();
     let classes = [
         (
@@ -113,11 +134,12 @@ pub fn check_quota(
             });
         }
         lines.push(format!(
-            "Fargate {class} vCPU: green needs {needed} ({tasks} x {task_vcpu}), quota {quota} - in use {usage} = {headroom} free"
+            "Fargate {class} vCPU: the peak needs {needed} more ({tasks} x {task_vcpu}: both task sets at MaxTasks {peak_per_set}, {current} running now), quota {quota} - in use {usage} = {headroom} free"
         ));
     }
     Ok(QuotaReport {
-        green_tasks,
+        peak_per_set,
+        current,
         task_vcpu,
         placement,
         lines,
@@ -151,6 +173,40 @@ mod tests {
             });
         }
         s
+    }
+
+    #[test]
+    fn the_peak_is_both_task_sets_at_max_tasks_minus_what_runs() {
+        // MaxTasks 10, 6 running, On-Demand only: 2 x 10 - 6 = 14 more tasks.
+        assert_eq!(
+            peak_placement(10, 6, &strategy(3, 1, 0)),
+            Placement {
+                on_demand: 14,
+                spot: 0
+            }
+        );
+        // With Spot 1:1 above a base of 3: each set at 10 is 7 On-Demand (3 + ceil 3.5) and 4
+        // Spot (ceil 3.5); 6 now are 5 + 2 (rounded up on both sides: conservative).
+        assert_eq!(
+            peak_placement(10, 6, &strategy(3, 1, 1)),
+            Placement {
+                on_demand: 14 - 5,
+                spot: 8 - 2
+            }
+        );
+        let e = check_quota(
+            10,
+            6,
+            2.0,
+            &strategy(3, 1, 0),
+            ClassUsage {
+                quota: 130.0,
+                usage: Some(120.0),
+            },
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("needs 28 more vCPU"), "{e}");
     }
 
     #[test]

@@ -169,28 +169,29 @@ fn hysteresis_raises_at_once_and_lowers_slowly() {
 
 // ------------------------------------------------------------------ the tracked metric
 
-/// Target tracking as Application Auto Scaling applies it: new = ceil(current x metric / target),
-/// within the scalable target's bounds.
-fn scale(desired: u32, metric: f64, target: f64, min: u32, max: u32) -> u32 {
-    // (A hair of tolerance so 19.000000001 from float arithmetic is 19.)
-    let raw = (f64::from(desired) * metric / target - 1e-9).ceil();
-    (raw.max(0.0) as u32).clamp(min, max)
-}
-
 struct Round {
     load: f64,
     n: Option<f64>,
-    blue_green: bool,
+    /// A blue/green deployment is in progress: both task sets run.
+    deploying: bool,
 }
 
-/// Runs rounds; each round tasks reach RUNNING (running = desired, or twice it while blue and
-/// green both run), CPU is the load spread over them (capped at 100 %), then the policy scales.
-fn simulate(rounds: &[Round], start: u32) -> Vec<u32> {
-    let (target, fill, min, max) = (60.0, 2.0, 3, 200);
+/// Target tracking as Application Auto Scaling applies it to an ECS service (ECS developer
+/// guide, "Service auto scaling considerations"): the new capacity is
+/// ceil(RUNNING x metric / target) within the bounds, from the RUNNING count, which lags
+/// desired by one period (tasks launched in a period run in the next) and counts both task sets
+/// while a deployment runs (each set runs the desired count); it scales out only when the
+/// metric is above the target, in only when below, and never in during a deployment. The
+/// metric divides by DESIRED (the template's expression): each round's CPU is the load spread
+/// over the running tasks, capped at 100 %.
+fn simulate_with_max(rounds: &[Round], start: u32, max: u32) -> Vec<u32> {
+    let (target, fill, min) = (60.0, 2.0, 3);
     let mut desired = start;
+    let mut running_per_set = start;
     let mut out = Vec::new();
     for r in rounds {
-        let running = f64::from(desired) * if r.blue_green { 2.0 } else { 1.0 };
+        let sets = if r.deploying { 2.0 } else { 1.0 };
+        let running = f64::from(running_per_set) * sets;
         let cpu = if running > 0.0 {
             (r.load / running).min(100.0)
         } else {
@@ -204,10 +205,21 @@ fn simulate(rounds: &[Round], start: u32) -> Vec<u32> {
             target,
         );
         assert!(m.is_finite(), "never a division by zero");
-        desired = scale(desired, m, target, min, max);
+        // (A hair of tolerance so 19.000000001 from float arithmetic is 19.)
+        let proposed = ((running * m / target - 1e-9).ceil().max(0.0) as u32).clamp(min, max);
+        if (m > target + 1e-9 && proposed > desired)
+            || (m < target - 1e-9 && !r.deploying && proposed < desired)
+        {
+            desired = proposed;
+        }
+        running_per_set = desired;
         out.push(desired);
     }
     out
+}
+
+fn simulate(rounds: &[Round], start: u32) -> Vec<u32> {
+    simulate_with_max(rounds, start, 200)
 }
 
 fn steady(load: f64, n: f64, rounds: usize) -> Vec<Round> {
@@ -215,7 +227,17 @@ fn steady(load: f64, n: f64, rounds: usize) -> Vec<Round> {
         .map(|_| Round {
             load,
             n: Some(n),
-            blue_green: false,
+            deploying: false,
+        })
+        .collect()
+}
+
+fn deploying(load: f64, n: f64, rounds: usize) -> Vec<Round> {
+    (0..rounds)
+        .map(|_| Round {
+            load,
+            n: Some(n),
+            deploying: true,
         })
         .collect()
 }
@@ -242,16 +264,33 @@ fn n_larger_than_demand_does_not_oscillate() {
 }
 
 #[test]
-fn blue_and_green_both_running_change_nothing() {
-    // During a deployment running is twice desired, CPU halves: the product is the same load.
-    let rounds: Vec<Round> = (0..4)
-        .map(|_| Round {
-            load: 900.0,
-            n: Some(4.0),
-            blue_green: true,
-        })
-        .collect();
-    assert_eq!(simulate(&rounds, 19), vec![19; 4]);
+fn a_deployment_at_steady_load_scales_nothing() {
+    // Both task sets run (38 tasks), CPU halves; the metric divides by desired (19): at target.
+    assert_eq!(simulate(&deploying(900.0, 4.0, 4), 19), vec![19; 4]);
+}
+
+#[test]
+fn a_scale_out_during_a_deployment_over_asks_about_twice_capped_at_max_tasks() {
+    // Load rises 900 -> 1200 task-% while blue and green both run. Outside a deployment the
+    // policy asks 24 (20 tasks of demand + N 4); during one it scales from the RUNNING count,
+    // both sets (38): ceil(38 x 75.8 / 60) = 48, about twice, and never scales back in until
+    // the deployment ends.
+    let mut rounds = deploying(1200.0, 4.0, 3);
+    rounds.extend(steady(1200.0, 4.0, 2));
+    assert_eq!(simulate(&rounds, 19), vec![48, 48, 48, 24, 24]);
+    let outside = simulate(&steady(1200.0, 4.0, 3), 19);
+    assert_eq!(outside, vec![24, 24, 24]);
+    // Bounded: MaxTasks caps each task set (the deploy quota check covers 2 x MaxTasks).
+    assert_eq!(simulate_with_max(&rounds, 19, 30), vec![30, 30, 30, 24, 24]);
+    // Scale-out is never suspended: load still rising during the deployment gets capacity.
+    let mut climbing = deploying(1200.0, 4.0, 1);
+    climbing.extend(deploying(3000.0, 4.0, 2));
+    let out = simulate_with_max(&climbing, 19, 200);
+    assert!(out.windows(2).all(|w| w[1] >= w[0]), "{out:?}");
+    assert!(
+        *out.last().unwrap() >= 54,
+        "3000 task-% = 50 tasks + N 4: {out:?}"
+    );
 }
 
 #[test]
@@ -260,7 +299,7 @@ fn a_missing_n_falls_back_to_the_fill_value() {
         .map(|_| Round {
             load: 900.0,
             n: None,
-            blue_green: false,
+            deploying: false,
         })
         .collect();
     assert_eq!(simulate(&rounds, 15), vec![17; 3], "15 + FILL default 2");

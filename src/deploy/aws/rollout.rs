@@ -179,8 +179,18 @@ pub async fn deploy(
                 arn: current_arn.clone(),
                 why: "no task-level cpu".into(),
             })?;
-    let green = u32::try_from(svc.desired_count()).unwrap_or(0).max(1);
-    let spot_needed = deploy::place(green, &strategy).spot > 0;
+    let running_now = u32::try_from(svc.desired_count()).unwrap_or(0);
+    let max_tasks: u32 =
+        match stack.parameters.get("MaxTasks") {
+            Some(v) => v.trim().parse().map_err(|_| {
+                DeployError::Input(format!("stack parameter MaxTasks={v:?} is not a number"))
+            })?,
+            None => return Err(DeployError::Input(
+                "the stack has no MaxTasks parameter: the quota check needs the peak task count"
+                    .into(),
+            )),
+        };
+    let spot_needed = deploy::peak_placement(max_tasks, running_now, &strategy).spot > 0;
     let on_demand = ClassUsage {
         quota: quota_value(c, deploy::ON_DEMAND_QUOTA).await?,
         usage: usage(c, "Standard/OnDemand", req.now).await?,
@@ -193,7 +203,7 @@ pub async fn deploy(
     } else {
         None
     };
-    match check_quota(green, vcpu, &strategy, on_demand, spot) {
+    match check_quota(max_tasks, running_now, vcpu, &strategy, on_demand, spot) {
         Ok(q) => q
             .lines
             .iter()

@@ -79,7 +79,7 @@ async fn a_good_deployment_registers_the_derived_revision_and_follows_it_to_succ
     assert!(text.contains("pre-flight: image"), "{text}");
     assert!(text.contains("linux/arm64"), "{text}");
     assert!(
-        text.contains("Fargate On-Demand vCPU: green needs 12 (6 x 2)"),
+        text.contains("Fargate On-Demand vCPU: the peak needs 28 more (14 x 2: both task sets at MaxTasks 10, 6 running now)"),
         "{text}"
     );
     assert!(
@@ -308,8 +308,9 @@ async fn a_single_platform_image_is_checked_through_its_config_blob() {
 }
 
 #[tokio::test]
-async fn the_quota_check_refuses_a_green_task_set_that_does_not_fit() {
-    // desired 6 x 2 vCPU = 12 needed; quota 130 - usage 120 = 10 free.
+async fn the_quota_check_refuses_a_deployment_whose_peak_does_not_fit() {
+    // Both task sets at MaxTasks 10, 6 running now: 14 more x 2 vCPU = 28 needed; quota 130 -
+    // usage 120 = 10 free.
     let w = World {
         quota: 130.0,
         ..World::default()
@@ -322,7 +323,7 @@ async fn the_quota_check_refuses_a_green_task_set_that_does_not_fit() {
             code,
             ..
         }) => {
-            assert_eq!(needed, 12.0);
+            assert_eq!(needed, 28.0);
             assert_eq!(headroom, 10.0);
             assert_eq!(code, "L-3032A538");
         }
