@@ -138,6 +138,14 @@ live-test:
 	for t in "$$@"; do \
 	  AWS_REGION=$${AWS_REGION:-$(REGION)} cargo test --test live -- --include-ignored --exact "$$t" --test-threads=1 --nocapture || exit 1; \
 	done
+	@# One real ECS Task State Change the watchdog received becomes a test fixture (needs the AWS CLI).
+	@if command -v aws >/dev/null; then \
+	  group="$$(aws cloudformation describe-stacks --region $${AWS_REGION:-$(REGION)} --stack-name "$$ORDERBROKER_STACK" \
+	    --query "Stacks[0].Outputs[?OutputKey=='DeployWatchdogLogGroupName'].OutputValue" --output text)"; \
+	  aws logs filter-log-events --region $${AWS_REGION:-$(REGION)} --log-group-name "$$group" \
+	    --filter-pattern '"task event received"' --output json \
+	    | python3 scripts/record-task-event.py events/ecs-task-stopped-recorded.json || echo "live-test: NOT RECORDED (no task event in $$group yet)"; \
+	else echo "live-test: NOT RECORDED events/ecs-task-stopped-recorded.json (no AWS CLI)"; fi
 
 clean:
 	rm -rf .aws-sam target .venv

@@ -267,7 +267,12 @@ fn start_load(
         .stack
         .output("LoadGeneratorFunctionName")
         .map(str::to_string);
-    let lambda = aws_sdk_lambda::Client::new(&l.sdk);
+    // No automatic retry (a retried Invoke re-runs a segment), TCP keepalive.
+    let lambda = orderbroker::load::in_vpc::lambda_client(
+        &l.sdk,
+        orderbroker::load::in_vpc::DEFAULT_SEGMENT,
+    )
+    .expect("the Lambda client");
     println!(
         "load: {rate}/s to {} {}",
         base.url,
@@ -299,7 +304,7 @@ fn start_load(
                     &base,
                     orderbroker::load::in_vpc::Segments {
                         total,
-                        segment: Duration::from_secs(300),
+                        segment: orderbroker::load::in_vpc::DEFAULT_SEGMENT,
                         lead: orderbroker::load::in_vpc::SEGMENT_LEAD,
                     },
                     Some(stop),
@@ -360,6 +365,69 @@ fn deploy_under_load(
     (deployed, took, report)
 }
 
+/// Each lifecycle event's duration from CodeDeploy, next to what the rollback budget and the
+/// declared start times assume (src/timing), so the first real run measures the table.
+fn print_phases(l: &Live, deployment_id: &str, expect: &[(&str, String)]) {
+    let names = aws::Names::from_stack(&l.stack).unwrap();
+    let snap =
+        l.rt.block_on(aws::snapshot(
+            &l.clients.codedeploy,
+            deployment_id,
+            &names.target_id(),
+        ))
+        .unwrap();
+    println!("{deployment_id}: lifecycle event durations (CodeDeploy) | the table assumes");
+    for e in &snap.event_times {
+        let assumed = expect
+            .iter()
+            .find(|(n, _)| *n == e.name)
+            .map_or(String::new(), |(_, a)| format!(" | {a}"));
+        println!(
+            "  {:<22} {}{assumed}",
+            e.name,
+            e.seconds().map_or("-".into(), |s| format!("{s:.0} s"))
+        );
+    }
+}
+
+/// The timing model of the template this checkout deploys.
+fn timing() -> orderbroker::timing::model::TimingModel {
+    let t = orderbroker::cfn::template::Template::load(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"),
+    )
+    .unwrap();
+    orderbroker::timing::model::TimingModel::from_template(&t).unwrap()
+}
+
+fn assumed_phases() -> Vec<(&'static str, String)> {
+    let m = timing();
+    let d = m.derived;
+    vec![
+        (
+            "Install",
+            format!(
+                "green tasks healthy by LaunchToHealthy {} s (declared {} + {} + checks)",
+                d.launch_to_healthy_seconds, m.start.launch_to_running, m.start.running_to_healthy
+            ),
+        ),
+        (
+            "AfterAllowTestTraffic",
+            format!(
+                "gate: readiness <= {} s, then ~1 s of orders",
+                d.gate_readiness_seconds
+            ),
+        ),
+        (
+            "AllowTraffic",
+            format!("canary {} % for {} min", m.canary_percent, m.canary_minutes),
+        ),
+        (
+            "AfterAllowTraffic",
+            "production gate: seconds (targets already healthy)".to_string(),
+        ),
+    ]
+}
+
 // ---------------------------------------------------------------- 2. blue/green under load
 
 #[test]
@@ -378,6 +446,7 @@ fn blue_green_under_load_drops_no_trade() {
         took.as_secs_f64(),
         outcome.describe()
     );
+    print_phases(&l, &deployed.deployment_id, &assumed_phases());
     assert!(outcome.succeeded(), "{}", outcome.describe());
     assert_eq!(production_revision(&l), deployed.task_definition);
     assert!(
@@ -413,8 +482,21 @@ fn a_bad_version_is_rolled_back_within_five_minutes() {
             outcome.describe()
         );
     };
-    // Phase timings from CodeDeploy's own lifecycle events.
+    // Phase timings from CodeDeploy's own lifecycle events, next to the table's row for an image
+    // that never listens (the documented bad image).
     let names = aws::Names::from_stack(&l.stack).unwrap();
+    print_phases(&l, &deployed.deployment_id, &assumed_phases());
+    let m = timing();
+    let rows = orderbroker::timing::rollback::table(
+        &m,
+        orderbroker::watchdog::COUNTED_STOPS_DEFAULT,
+        orderbroker::gates::targets::POLL_SECONDS,
+        orderbroker::watchdog::RECHECK_SECONDS,
+    );
+    println!(
+        "the table's row: {} ({})",
+        rows[0].failure, rows[0].arithmetic
+    );
     let failed =
         l.rt.block_on(aws::snapshot(
             &l.clients.codedeploy,

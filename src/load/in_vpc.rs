@@ -2,6 +2,13 @@
 //! invocation lasts at most 15 minutes; a blue/green deployment with its blue termination wait
 //! takes longer). Each segment is invoked a few seconds early and starts at an exact time
 //! (`start_at_ms`), so the segments join without a gap or an overlap; the reports are merged.
+//!
+//! A segment is one synchronous invocation with no byte on the wire until it ends. A NAT gateway
+//! drops a TCP flow idle for 350 s (../shared/aws-facts.md): segments are at most
+//! [`DEFAULT_SEGMENT`] (300 s) by default, the Lambda client's sockets send TCP keepalives
+//! ([`lambda_client`]), and Invoke is never retried automatically (a retry would re-run a
+//! segment: double load). Its read timeout is just above the segment, exempt from any
+//! CLI-wide timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +44,8 @@ pub enum InVpcError {
     Segments(Vec<String>),
     #[error("no segment ran")]
     NoSegment,
+    #[error("cannot build the Lambda client's HTTP client: {0}")]
+    HttpClient(String),
 }
 
 /// Offsets and lengths of the segments covering `total` (the last one shorter).
@@ -56,6 +65,58 @@ pub fn plan_segments(total: Duration, segment: Duration) -> Vec<(Duration, Durat
 
 /// How early a segment is invoked before its start (cold start, VPC network interface).
 pub const SEGMENT_LEAD: Duration = Duration::from_secs(5);
+/// The default segment: well under the 350 s a NAT gateway keeps an idle flow.
+pub const DEFAULT_SEGMENT: Duration = Duration::from_secs(300);
+/// TCP keepalive probes on the Lambda client's sockets (idle time before the first probe).
+pub const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+/// What a segment's invocation may take beyond its load: the lead, the function's cold start
+/// and report.
+pub const SEGMENT_SLACK: Duration = Duration::from_secs(30);
+
+/// How the Lambda client for segments is configured (pure, for the report and the tests).
+pub fn segment_client_settings(
+    segment: Duration,
+) -> (
+    aws_config::retry::RetryConfig,
+    aws_config::timeout::TimeoutConfig,
+) {
+    let read = segment + SEGMENT_LEAD + SEGMENT_SLACK;
+    (
+        aws_config::retry::RetryConfig::disabled(),
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(read)
+            .operation_attempt_timeout(read + Duration::from_secs(10))
+            .operation_timeout(read + Duration::from_secs(10))
+            .build(),
+    )
+}
+
+/// The Lambda client for segments: TCP keepalive on its sockets (the SDK's own HTTP client,
+/// built directly: the SDK config has no keepalive switch, awslabs/aws-sdk-rust issue 1296),
+/// no automatic retry, a read timeout just above the segment.
+pub fn lambda_client(
+    sdk: &aws_config::SdkConfig,
+    segment: Duration,
+) -> Result<aws_sdk_lambda::Client, InVpcError> {
+    use aws_smithy_http_client::pool::{Client as PoolClient, ConnectionPool};
+    use aws_smithy_http_client::tls;
+    let pool = ConnectionPool::builder()
+        .tcp_keepalive(TCP_KEEPALIVE)
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https()
+        .map_err(|e| InVpcError::HttpClient(e.to_string()))?;
+    let http = PoolClient::new(&pool).map_err(|e| InVpcError::HttpClient(e.to_string()))?;
+    let (retry, timeout) = segment_client_settings(segment);
+    let conf = aws_sdk_lambda::config::Builder::from(sdk)
+        .http_client(http)
+        .retry_config(retry)
+        .timeout_config(timeout)
+        .build();
+    Ok(aws_sdk_lambda::Client::from_conf(conf))
+}
 
 /// Invokes one segment and reads its report.
 pub async fn invoke_segment(

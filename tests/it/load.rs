@@ -422,3 +422,45 @@ async fn the_cli_exits_non_zero_on_any_failure_and_writes_the_report() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn in_vpc_segments_are_never_retried_and_time_out_just_above_their_length() {
+    use orderbroker::load::in_vpc::{
+        invoke_segment, lambda_client, segment_client_settings, DEFAULT_SEGMENT,
+    };
+    // 300 s segments by default (a NAT gateway drops a flow idle for 350 s).
+    assert_eq!(DEFAULT_SEGMENT, Duration::from_secs(300));
+    let (retry, timeout) = segment_client_settings(DEFAULT_SEGMENT);
+    assert_eq!(
+        retry.max_attempts(),
+        1,
+        "a retried Invoke would re-run the segment"
+    );
+    assert_eq!(timeout.read_timeout(), Some(Duration::from_secs(335)));
+    // The real client (keepalive pool): a failing Invoke is attempted exactly once.
+    let server = serve(Arc::new(|_: &str, _| {
+        (500, r#"{"message":"boom"}"#.to_string(), Duration::ZERO)
+    }))
+    .await;
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-2"))
+        .endpoint_url(&server.url)
+        .credentials_provider(aws_sdk_lambda::config::SharedCredentialsProvider::new(
+            aws_sdk_lambda::config::Credentials::for_tests(),
+        ))
+        .build();
+    let lambda = lambda_client(&sdk, Duration::from_secs(10)).unwrap();
+    let r = invoke_segment(
+        &lambda,
+        "orderbroker-load-generator",
+        &request(&server.url, 1.0, 1.0),
+    )
+    .await;
+    let e = r.unwrap_err();
+    assert_eq!(
+        server.seen.lock().unwrap().len(),
+        1,
+        "exactly one attempt: {e:?}"
+    );
+}

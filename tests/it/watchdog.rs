@@ -303,6 +303,23 @@ async fn run(w: &World, events: &[Value]) -> (usize, Vec<String>) {
 }
 
 #[test]
+fn every_task_event_fixture_parses_the_recorded_one_included() {
+    // events/ecs-task-stopped-*.json: the documented shape, and the real event `make live-test`
+    // records (events/ecs-task-stopped-recorded.json) once a stack has run.
+    let mut n = 0;
+    for entry in std::fs::read_dir(crate::support::root().join("events")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if name.starts_with("ecs-task-stopped-") && name.ends_with(".json") {
+            let t = parse_event(&event_json(&name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(t.last_status, "STOPPED", "{name}");
+            let _ = classify(&t, chrono::Duration::seconds(85));
+            n += 1;
+        }
+    }
+    assert!(n >= 4, "{n} fixtures");
+}
+
+#[test]
 fn the_fixtures_classify_as_their_causes() {
     let nh = chrono::Duration::seconds(85);
     let c = |name: &str| classify(&parse_event(&event_json(name)).unwrap(), nh);

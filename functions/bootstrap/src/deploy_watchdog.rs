@@ -22,6 +22,11 @@ pub async fn run() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let cfg = cfg.as_ref().map_err(|e| e.to_string())?;
         let deadline = orderbroker::aws::lambda::deadline(event.context.deadline);
+        if event.payload.get("source").and_then(Value::as_str) == Some("aws.ecs") {
+            // The raw event (no secrets in an ECS task event): `make live-test` records one
+            // as a test fixture.
+            tracing::info!(raw_event = %event.payload, "task event received");
+        }
         match handle(clients, cfg, memory, &event.payload, deadline).await {
             Ok(o) => {
                 tracing::info!(

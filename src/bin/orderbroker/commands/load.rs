@@ -39,8 +39,9 @@ pub struct LoadArgs {
     /// LoadGeneratorFunctionName), in segments; for an internal ALB
     #[arg(long)]
     in_vpc: bool,
-    /// Segment length with --in-vpc (the function's timeout is 900 s)
-    #[arg(long, default_value_t = 600)]
+    /// Segment length with --in-vpc: one synchronous invocation each, silent until it ends, so
+    /// well under the 350 s a NAT gateway keeps an idle flow (the function's timeout is 900 s)
+    #[arg(long, default_value_t = 300)]
     segment_seconds: u64,
     #[command(flatten)]
     stack: StackArgs,
@@ -65,7 +66,10 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
         let stack = orderbroker::aws::stack::require_stack(&cfn, &name, &args.stack.region).await?;
         let function = stack.output("LoadGeneratorFunctionName")?.to_string();
-        let lambda = aws_sdk_lambda::Client::new(&sdk);
+        let segment = std::time::Duration::from_secs(args.segment_seconds.clamp(10, 840));
+        // No automatic retry (a retried Invoke re-runs a segment), TCP keepalive, a read
+        // timeout just above the segment.
+        let lambda = orderbroker::load::in_vpc::lambda_client(&sdk, segment)?;
         let mut say = |l: String| eprintln!("{l}");
         run_via_function(
             &lambda,
@@ -76,7 +80,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
             },
             Segments {
                 total: cfg.duration,
-                segment: std::time::Duration::from_secs(args.segment_seconds.clamp(10, 840)),
+                segment,
                 lead: SEGMENT_LEAD,
             },
             None,
