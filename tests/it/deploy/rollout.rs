@@ -40,9 +40,20 @@ async fn a_good_deployment_registers_the_derived_revision_and_follows_it_to_succ
     assert_eq!(defs[0].image(), Some(IMAGE));
     let mut expected = cur.container_definitions()[0].clone();
     expected.image = Some(IMAGE.into());
+    // ... and the application requirements every revision carries (idle timeout above the
+    // ALB's, StopTimeout), whatever the revision it was derived from.
+    let env = expected.environment.get_or_insert_with(Vec::new);
+    env.retain(|kv| kv.name() != Some("HTTP_IDLE_TIMEOUT_SECONDS"));
+    env.push(
+        aws_sdk_ecs::types::KeyValuePair::builder()
+            .name("HTTP_IDLE_TIMEOUT_SECONDS")
+            .value("75")
+            .build(),
+    );
+    expected.stop_timeout = Some(30);
     assert_eq!(
         defs[0], expected,
-        "only the image of the service container changed"
+        "only the image and the application requirements of the service container changed"
     );
     assert_eq!(
         defs[1],
