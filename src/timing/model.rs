@@ -98,6 +98,22 @@ fn resolve(t: &Template, v: Option<&Value>) -> Option<f64> {
     number(v)
 }
 
+/// The value of the entry whose `key_field` is `key` in a list of `{Key, Value}`-like maps
+/// (target-group and load-balancer attributes, container environment), resolved.
+fn entry(
+    t: &Template,
+    list: Option<&Value>,
+    key_field: &str,
+    key: &str,
+    value_field: &str,
+) -> Option<f64> {
+    let found = list?
+        .as_array()?
+        .iter()
+        .find(|e| e.get(key_field).and_then(Value::as_str) == Some(key))?;
+    resolve(t, found.get(value_field))
+}
+
 fn need<T>(v: Option<T>, what: &str) -> Result<T, ModelError> {
     v.ok_or_else(|| ModelError(format!("{what} is missing or not a number")))
 }
@@ -124,16 +140,13 @@ impl TimingModel {
             healthy_threshold: whole(tgp("HealthyThresholdCount")?),
             unhealthy_threshold: whole(tgp("UnhealthyThresholdCount")?),
         };
-        let dereg = tg
-            .prop("TargetGroupAttributes")
-            .and_then(Value::as_array)
-            .and_then(|attrs| {
-                attrs.iter().find(|a| {
-                    a.get("Key").and_then(Value::as_str)
-                        == Some("deregistration_delay.timeout_seconds")
-                })
-            })
-            .and_then(|a| resolve(t, a.get("Value")));
+        let dereg = entry(
+            t,
+            tg.prop("TargetGroupAttributes"),
+            "Key",
+            "deregistration_delay.timeout_seconds",
+            "Value",
+        );
         let service = t
             .resources_of_type("AWS::ECS::Service")
             .next()
@@ -154,30 +167,27 @@ impl TimingModel {
             resolve(t, container.get("StopTimeout")),
             "container StopTimeout",
         )?;
-        let app_idle = container
-            .get("Environment")
-            .and_then(Value::as_array)
-            .and_then(|env| {
-                env.iter().find(|e| {
-                    e.get("Name").and_then(Value::as_str) == Some("HTTP_IDLE_TIMEOUT_SECONDS")
-                })
-            })
-            .and_then(|e| resolve(t, e.get("Value")))
-            .map(whole);
+        let app_idle = entry(
+            t,
+            container.get("Environment"),
+            "Name",
+            "HTTP_IDLE_TIMEOUT_SECONDS",
+            "Value",
+        )
+        .map(whole);
         let alb = t
             .resources_of_type("AWS::ElasticLoadBalancingV2::LoadBalancer")
             .next()
             .ok_or_else(|| ModelError("no load balancer".into()))?;
-        let idle = alb
-            .prop("LoadBalancerAttributes")
-            .and_then(Value::as_array)
-            .and_then(|attrs| {
-                attrs.iter().find(|a| {
-                    a.get("Key").and_then(Value::as_str) == Some("idle_timeout.timeout_seconds")
-                })
-            })
-            .and_then(|a| resolve(t, a.get("Value")))
-            .unwrap_or(60.0);
+        // 60 s is the ALB's default idle timeout (ALB docs, "Connection idle timeout").
+        let idle = entry(
+            t,
+            alb.prop("LoadBalancerAttributes"),
+            "Key",
+            "idle_timeout.timeout_seconds",
+            "Value",
+        )
+        .unwrap_or(60.0);
         let canary = t
             .resources_of_type("AWS::CodeDeploy::DeploymentConfig")
             .next()

@@ -216,6 +216,24 @@ fn fast_cfg(url: &str) -> ValidationConfig {
     c
 }
 
+/// Runs a whole gate against the mocked ELB and the local listener.
+async fn run_gate(
+    client: &elb::Client,
+    url: &str,
+    budget: WaitBudget,
+) -> orderbroker::gates::validation::Report {
+    gate(
+        client,
+        &reqwest::Client::new(),
+        &fast_cfg(url),
+        LISTENER,
+        budget,
+        "run",
+        Instant::now() + Duration::from_secs(10),
+    )
+    .await
+}
+
 /// 5 s polls scaled to 20 ms: a green healthy "at 40 s" is healthy at the 9th reading.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -257,16 +275,7 @@ async fn a_green_healthy_at_40_s_passes_and_received_nothing_before() {
         readiness: Duration::from_secs(3),
         poll: POLL,
     };
-    let report = gate(
-        &client,
-        &reqwest::Client::new(),
-        &fast_cfg(&server.url),
-        LISTENER,
-        budget,
-        "run-1",
-        Instant::now() + Duration::from_secs(10),
-    )
-    .await;
+    let report = run_gate(&client, &server.url, budget).await;
     assert!(report.verdict.passed(), "{:?}", report.verdict);
     let wait = report.targets.as_ref().unwrap();
     assert!(wait.ready);
@@ -308,16 +317,7 @@ async fn a_green_that_never_listens_fails_within_its_budget_having_received_noth
         poll: POLL,
     };
     let started = Instant::now();
-    let report = gate(
-        &client,
-        &reqwest::Client::new(),
-        &fast_cfg(&server.url),
-        LISTENER,
-        budget,
-        "run-2",
-        Instant::now() + Duration::from_secs(10),
-    )
-    .await;
+    let report = run_gate(&client, &server.url, budget).await;
     let took = started.elapsed();
     assert!(!report.verdict.passed());
     let why = format!("{:?}", report.verdict);
@@ -343,18 +343,14 @@ async fn unreadable_target_health_never_passes() {
     let client = mock_client!(elb, RuleMode::MatchAny, [&listeners]);
     let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
     let server = serve(listener_behaviour(arrivals.clone())).await;
-    let report = gate(
+    let report = run_gate(
         &client,
-        &reqwest::Client::new(),
-        &fast_cfg(&server.url),
-        LISTENER,
+        &server.url,
         WaitBudget {
             never_healthy: Duration::from_millis(300),
             readiness: Duration::from_millis(200),
             poll: POLL,
         },
-        "run-3",
-        Instant::now() + Duration::from_secs(10),
     )
     .await;
     assert!(!report.verdict.passed());

@@ -182,9 +182,10 @@ fn ramp() -> Vec<f64> {
 
 #[tokio::test]
 async fn n_is_sized_and_published_with_the_measured_start() {
-    let p = Published::default();
-    let r = run(
-        &clients(
+    // One run on the ramp with nothing published before.
+    let on_ramp = |cfg: PoolConfig| async move {
+        let p = Published::default();
+        let clients = clients(
             World {
                 settings: "{}",
                 history: vec![],
@@ -192,11 +193,11 @@ async fn n_is_sized_and_published_with_the_measured_start() {
                 ecs_fails: false,
             },
             &p,
-        ),
-        &cfg(),
-        now(),
-    )
-    .await;
+        );
+        let r = run(&clients, &cfg, now()).await;
+        (r, p)
+    };
+    let (r, p) = on_ramp(cfg()).await;
     assert!(r.degraded.is_empty(), "{:?}", r.degraded);
     assert_eq!(r.published, 5);
     assert_eq!(standby(&p), vec![5.0]);
@@ -213,21 +214,7 @@ async fn n_is_sized_and_published_with_the_measured_start() {
     // seconds of ramp to cover (R 310 s: rise 300 -> ceil(1.25 x 5) = 7).
     let mut declared = cfg();
     declared.running_to_healthy_seconds = 60.0;
-    let p = Published::default();
-    let r = run(
-        &clients(
-            World {
-                settings: "{}",
-                history: vec![],
-                load: ramp(),
-                ecs_fails: false,
-            },
-            &p,
-        ),
-        &declared,
-        now(),
-    )
-    .await;
+    let (r, _) = on_ramp(declared).await;
     assert_eq!(
         r.recommendation.as_ref().unwrap().replacement_seconds,
         310.0
