@@ -199,7 +199,8 @@ pub enum StartTimesError {
 
 /// The template's bounds of the declared start times.
 pub const LAUNCH_TO_RUNNING_RANGE: (u32, u32) = (10, 600);
-pub const RUNNING_TO_HEALTHY_RANGE: (u32, u32) = (10, 600);
+/// At most 300: it is also the container health check's StartPeriod (ECS allows 0-300).
+pub const RUNNING_TO_HEALTHY_RANGE: (u32, u32) = (10, 300);
 
 /// Reads the declared start times from parameter pairs (defaults where absent) and refuses a
 /// derived value set by hand that disagrees (pure).
@@ -317,7 +318,7 @@ mod tests {
         ));
         let slow = vec![
             ("TaskLaunchToRunningSeconds".to_string(), "600".to_string()),
-            ("TaskRunningToHealthySeconds".to_string(), "600".to_string()),
+            ("TaskRunningToHealthySeconds".to_string(), "300".to_string()),
         ];
         assert!(matches!(
             derived_overrides(&slow, DEFAULTS, DEFAULT_HEALTH_CHECK),

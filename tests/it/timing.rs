@@ -252,3 +252,32 @@ fn samconfig_overrides_passes_the_derived_values_and_refuses_hand_set_ones() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("HealthCheckGracePeriodSeconds"), "{err}");
 }
+
+#[test]
+fn the_declared_start_times_bound_what_depends_on_them() {
+    let t = Template::load(root().join("template.yaml")).unwrap();
+    let params = t.section("Parameters");
+    for (name, (min, max)) in [
+        (
+            orderbroker::timing::LAUNCH_TO_RUNNING_PARAM,
+            orderbroker::timing::LAUNCH_TO_RUNNING_RANGE,
+        ),
+        (
+            orderbroker::timing::RUNNING_TO_HEALTHY_PARAM,
+            orderbroker::timing::RUNNING_TO_HEALTHY_RANGE,
+        ),
+    ] {
+        assert_eq!(params[name]["MinValue"], serde_json::json!(min), "{name}");
+        assert_eq!(params[name]["MaxValue"], serde_json::json!(max), "{name}");
+    }
+    // The container health check ignores failures for the declared JVM start (ECS: 0-300 s).
+    let td = t
+        .resources_of_type("AWS::ECS::TaskDefinition")
+        .next()
+        .unwrap();
+    assert_eq!(
+        td.prop("ContainerDefinitions.0.HealthCheck.StartPeriod"),
+        Some(&serde_json::json!({"Ref": orderbroker::timing::RUNNING_TO_HEALTHY_PARAM}))
+    );
+    assert!(orderbroker::timing::RUNNING_TO_HEALTHY_RANGE.1 <= 300);
+}
