@@ -244,7 +244,10 @@ fn truncate(s: &str, max_bytes: usize) -> String {
     format!("{}...", &s[..end])
 }
 
-/// Shrinks Reason, then Data, until the serialised body fits.
+/// Shrinks Reason, then Data's free text, until the serialised body fits. A body over 4096 bytes
+/// fails the stack operation, and `!GetAtt Resource.Key` of a key missing from Data fails it too
+/// (../shared/aws-facts.md): so every key stays, and every non-string value (the counts and flags
+/// the template reads) is kept whole; only string values shorten, longest first, down to a marker.
 fn fit(r: &mut Response) {
     let size = |r: &Response| serde_json::to_vec(r).map_or(usize::MAX, |v| v.len());
     if size(r) <= MAX_BODY {
@@ -255,13 +258,40 @@ fn fit(r: &mut Response) {
         let keep = reason.len().saturating_sub(over + 16);
         r.reason = Some(truncate(&reason, keep.max(16)));
     }
+    let mut limit = 1024;
+    while size(r) > MAX_BODY && limit >= 8 {
+        let Some(data) = r.data.as_mut() else {
+            return;
+        };
+        for v in data.values_mut() {
+            if let Value::String(text) = v {
+                if text.len() > limit {
+                    *v = Value::from(truncate(text, limit));
+                }
+            }
+        }
+        limit /= 2;
+    }
     if size(r) > MAX_BODY {
-        r.data = Some(Map::from_iter([(
+        // Only the non-string values are left to count: empty the strings, keep every key.
+        if let Some(data) = r.data.as_mut() {
+            for v in data.values_mut() {
+                if v.is_string() {
+                    *v = Value::from("");
+                }
+            }
+        }
+    }
+    if let Some(data) = r.data.as_mut() {
+        data.insert(
             "Truncated".to_string(),
-            Value::from(
-                "response data exceeded 4096 bytes and was dropped; see the function's logs",
-            ),
-        )]));
+            Value::from("free text shortened to fit 4096 bytes; see the function's logs"),
+        );
+    }
+    if size(r) > MAX_BODY {
+        if let Some(data) = r.data.as_mut() {
+            data.remove("Truncated");
+        }
     }
 }
 

@@ -272,6 +272,62 @@ async fn a_long_reason_and_large_data_stay_within_4096_bytes() {
     let a = answers(&s);
     assert_eq!(a[0]["Status"], "SUCCESS");
     assert!(a[0]["Data"]["Truncated"].is_string());
+    assert!(
+        a[0]["Data"]["Failed"].is_string(),
+        "the key stays, shortened"
+    );
+
+    // The tag policy's own shape with ten long IAM error texts: the counts the template reads
+    // (`!GetAtt TagPolicy.Compliant/Fixed/Failed`) survive whole, every key stays, the body fits.
+    let iam = "arn:aws:iam::111122223333:role/orderbroker-TagEnforcerFunctionRole-1A2B3C4D5E6F is not authorized to perform: elasticloadbalancing:AddTags on resource: arn:aws:elasticloadbalancing:us-east-2:111122223333:targetgroup/orderb-Green-1XQ4Z0KJ3W9YB/73e2d6bc24d8a067 because no identity-based policy allows the elasticloadbalancing:AddTags action (Service: ElasticLoadBalancingV2, Status Code: 403, Request ID: 5c3f0b8e-2a1d-4e6f-9b7c-0d1e2f3a4b5c)";
+    let failures: Vec<String> = (0..10).map(|i| format!("resource {i}: {iam}")).collect();
+    let s = ok_server().await;
+    let errors = failures.join("; ");
+    handle(
+        event("cfn-create.json", &s),
+        &reqwest::Client::new(),
+        deadline(),
+        Duration::from_secs(5),
+        move |_, _| async move {
+            let data = match serde_json::json!({
+                "Compliant": false,
+                "Fixed": 12,
+                "Failed": 10,
+                "Untaggable": 23,
+                "Errors": errors.clone(),
+                "FirstFailures": errors,
+            }) {
+                Value::Object(m) => m,
+                _ => unreachable!(),
+            };
+            Ok(Success {
+                physical_resource_id: "tag-policy:TagPolicy".into(),
+                data,
+            })
+        },
+    )
+    .await
+    .unwrap();
+    let len = s.seen.lock().unwrap()[0].body.len();
+    assert!(len > 0 && len <= MAX_BODY, "{len}");
+    let a = answers(&s);
+    let d = &a[0]["Data"];
+    assert_eq!(
+        (&d["Compliant"], &d["Fixed"], &d["Failed"], &d["Untaggable"]),
+        (
+            &Value::from(false),
+            &Value::from(12),
+            &Value::from(10),
+            &Value::from(23)
+        )
+    );
+    for key in ["Errors", "FirstFailures", "Truncated"] {
+        assert!(d[key].is_string(), "{key} present");
+    }
+    assert!(d["Errors"]
+        .as_str()
+        .unwrap()
+        .starts_with("resource 0: arn:aws:iam"));
 }
 
 #[tokio::test]
