@@ -145,6 +145,7 @@ pub const TYPES: &[TypeRule] = &[
     rule("AWS::Scheduler::Schedule", Api, NO_TAGS),
     rule("AWS::Lambda::Permission", Api, NO_TAGS),
     rule("AWS::Lambda::EventInvokeConfig", Api, NO_TAGS),
+    rule("AWS::WAFv2::WebACLAssociation", Api, NO_TAGS),
     rule("AWS::CloudFormation::CustomResource", Api, NO_TAGS),
     // ECS TagResource does not accept task sets; CloudFormation has no Tags for them either.
     TypeRule {

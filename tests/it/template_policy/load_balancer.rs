@@ -77,7 +77,11 @@ fn test_listener_is_reachable_only_from_the_allowed_cidr_and_the_validator() {
     assert_eq!(
         sources,
         vec![
-            (None, r#ref("TestListenerAllowedCidr"), Value::Null),
+            (
+                Some("HasOperatorTestCidr"),
+                r#ref("TestListenerAllowedCidr"),
+                Value::Null
+            ),
             (None, Value::Null, r#ref("ValidatorSecurityGroup")),
             (
                 Some("AllowValidatorCidr"),
@@ -98,7 +102,16 @@ fn test_listener_is_reachable_only_from_the_allowed_cidr_and_the_validator() {
     assert!(rule["Assertions"]
         .to_string()
         .contains("ValidatorSourceCidr"));
+    // ... and a certificate: no plain-HTTP order entry from the internet.
+    assert!(rule["Assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["Assert"]
+            == json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]})));
     assert_eq!(param(&t, "LoadBalancerScheme")["Default"], "internal");
+    // No operator CIDR unless one is given.
+    assert_eq!(param(&t, "TestListenerAllowedCidr")["Default"], "");
 }
 
 #[test]
@@ -148,4 +161,18 @@ fn load_balancer_drops_invalid_headers_and_logs_to_an_sse_s3_bucket_it_waits_for
         t.section("Mappings")["ElbLogDelivery"]["us-east-2"]["Account"],
         "033677994240"
     );
+}
+
+#[test]
+fn an_optional_waf_web_acl_is_associated_with_the_alb() {
+    let t = template();
+    let assoc = only(&t, "AWS::WAFv2::WebACLAssociation");
+    assert_eq!(assoc.condition(), Some("HasWebAcl"));
+    let lb = only(&t, "AWS::ElasticLoadBalancingV2::LoadBalancer");
+    assert_eq!(assoc.prop("ResourceArn"), Some(&r#ref(lb.id)));
+    assert_eq!(assoc.prop("WebACLArn"), Some(&r#ref("WebAclArn")));
+    assert_eq!(param(&t, "WebAclArn")["Default"], "");
+    // The README warns that WAF rate rules must not throttle the gates' orders.
+    let desc = param(&t, "WebAclArn")["Description"].as_str().unwrap();
+    assert!(desc.contains("synthetic orders"), "{desc}");
 }

@@ -148,3 +148,31 @@ fn no_role_grants_a_wildcard_action_and_every_wildcard_resource_is_explained() {
         }
     }
 }
+
+#[test]
+fn every_queue_refuses_plain_http() {
+    let t = template();
+    let queues: Vec<&str> = t
+        .resources_of_type("AWS::SQS::Queue")
+        .map(|q| q.id)
+        .collect();
+    assert!(queues.len() >= 6, "{queues:?}");
+    for q in queues {
+        let denied = t.resources_of_type("AWS::SQS::QueuePolicy").any(|p| {
+            p.prop("Queues") == Some(&json!([r#ref(q)]))
+                && p.prop("PolicyDocument.Statement")
+                    .and_then(Value::as_array)
+                    .is_some_and(|st| {
+                        st.iter().any(|s| {
+                            s["Effect"] == "Deny"
+                                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+                                && s["Resource"] == json!({"Fn::GetAtt": [q, "Arn"]})
+                        })
+                    })
+        });
+        assert!(
+            denied,
+            "{q}: a queue policy denying aws:SecureTransport false"
+        );
+    }
+}
