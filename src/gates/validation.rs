@@ -1,9 +1,10 @@
 //! Traffic validation: real synthetic trades against a listener, and the verdict.
 //!
 //! A run: wait (bounded) for the health endpoint to answer 200 several times in a row, then send
-//! N synthetic orders with bounded concurrency, each with its own timeout and idempotency key,
-//! and judge: pass only if every order succeeded with the expected shape and p99 latency is under
-//! the threshold. A clear failure (connection refused, a failed order, enough slow answers that
+//! W warm-up orders and N judged synthetic orders with bounded concurrency, each with its own
+//! timeout and idempotency key, and judge: pass only if every order (warm-up ones included)
+//! succeeded with the expected shape and the judged orders' p99 latency is under the threshold
+//! (a just-started JVM's first answers are slow: they must not fail a good version). A clear failure (connection refused, a failed order, enough slow answers that
 //! p99 is already lost) stops the run at once so CodeDeploy can roll back sooner.
 //!
 //! A synthetic order is harmless even if the green version ignores the dry-run marker: it carries
@@ -43,7 +44,12 @@ pub struct ValidationConfig {
     pub order_body: String,
     /// Extra headers (name, value) on every order.
     pub order_headers: Vec<(String, String)>,
+    /// The judged synthetic orders.
     pub orders: usize,
+    /// Orders sent first whose latency is not judged (a freshly started JVM answers its first
+    /// requests slowly while it compiles; a gate must not fail a good version for that). Every
+    /// one must still succeed.
+    pub warmup_orders: usize,
     pub concurrency: usize,
     pub request_timeout: Duration,
     pub p99_threshold: Duration,
@@ -73,6 +79,7 @@ impl ValidationConfig {
             order_body: default_order_body(),
             order_headers: vec![("Content-Type".into(), "application/json".into())],
             orders: 20,
+            warmup_orders: 0,
             concurrency: 4,
             request_timeout: Duration::from_secs(2),
             p99_threshold: Duration::from_millis(500),
@@ -159,7 +166,7 @@ pub fn not_ready(cfg: &ValidationConfig, wait: crate::gates::targets::TargetWait
             last_status: None,
             last_error: None,
         },
-        planned: cfg.orders,
+        planned: cfg.warmup_orders + cfg.orders,
         sent: 0,
         succeeded: 0,
         failed: 0,
@@ -216,7 +223,7 @@ pub fn judge(
         return Verdict::Fail(format!(
             "the time budget ran out after {} of {} synthetic orders",
             results.iter().filter(|r| r.ok()).count(),
-            cfg.orders
+            cfg.warmup_orders + cfg.orders
         ));
     }
     if let Some(f) = results.iter().find(|r| !r.ok()) {
@@ -228,25 +235,35 @@ pub fn judge(
             f.error.as_deref().unwrap_or_default()
         ));
     }
-    let mut lat: Vec<u64> = results.iter().map(|r| r.latency_ms).collect();
-    lat.sort_unstable();
+    let mut lat = judged_latencies(cfg, results);
     let limit = cfg.p99_threshold.as_millis() as u64;
     // Judged on what was sent: enough slow answers already lose p99 for the full run.
     let slow = lat.iter().filter(|l| **l > limit).count();
+    lat.sort_unstable();
     if slow >= slow_answers_that_fail_p99(cfg.orders) {
         let p99 = percentile(&lat, 99.0);
         return Verdict::Fail(format!(
             "p99 latency above the {limit} ms threshold ({slow} answers slower; p99 so far {p99} ms)"
         ));
     }
-    if results.len() < cfg.orders {
+    let total = cfg.warmup_orders + cfg.orders;
+    if results.len() < total {
         return Verdict::Fail(format!(
             "only {} of {} synthetic orders were sent",
             results.len(),
-            cfg.orders
+            total
         ));
     }
     Verdict::Pass
+}
+
+/// The latencies the p99 judges: every order after the warm-up orders (pure).
+pub fn judged_latencies(cfg: &ValidationConfig, results: &[OrderResult]) -> Vec<u64> {
+    results
+        .iter()
+        .filter(|r| r.index >= cfg.warmup_orders)
+        .map(|r| r.latency_ms)
+        .collect()
 }
 
 /// Checks an order answer: 2xx and a JSON object with the expected fields.
@@ -343,13 +360,13 @@ pub async fn validate(
         deadline_hit = hit;
     }
     let verdict = judge(cfg, &health, &results, deadline_hit);
-    let mut lat: Vec<u64> = results.iter().map(|r| r.latency_ms).collect();
+    let mut lat = judged_latencies(cfg, &results);
     lat.sort_unstable();
     Report {
         url: cfg.base_url.clone(),
         verdict,
         health,
-        planned: cfg.orders,
+        planned: cfg.warmup_orders + cfg.orders,
         sent: results.len(),
         succeeded: results.iter().filter(|r| r.ok()).count(),
         failed: results.iter().filter(|r| !r.ok()).count(),
@@ -449,12 +466,13 @@ async fn send_orders(
     let url = format!("{}{}", cfg.base_url, cfg.order_path);
     let slow_limit = slow_answers_that_fail_p99(cfg.orders);
     let threshold_ms = cfg.p99_threshold.as_millis() as u64;
+    let total = cfg.warmup_orders + cfg.orders;
     let mut set = JoinSet::new();
-    let mut results = Vec::with_capacity(cfg.orders);
+    let mut results = Vec::with_capacity(total);
     let (mut next, mut slow, mut stop) = (0usize, 0usize, false);
     let mut deadline_hit = false;
     loop {
-        while !stop && set.len() < cfg.concurrency.max(1) && next < cfg.orders {
+        while !stop && set.len() < cfg.concurrency.max(1) && next < total {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
                 deadline_hit = true;
@@ -518,7 +536,7 @@ async fn send_orders(
             stop = true;
             continue; // not an order failure: the budget ended first
         }
-        if r.latency_ms > threshold_ms {
+        if r.index >= cfg.warmup_orders && r.latency_ms > threshold_ms {
             slow += 1;
         }
         if !r.ok() || slow >= slow_limit {
@@ -527,6 +545,6 @@ async fn send_orders(
         results.push(r);
     }
     results.sort_by_key(|r| r.index);
-    let stopped_early = results.len() < cfg.orders;
+    let stopped_early = results.len() < total;
     (results, stopped_early, deadline_hit)
 }

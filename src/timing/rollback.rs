@@ -41,6 +41,10 @@ pub const WATCHDOG_CALLS_SECONDS: u32 = 5;
 pub const GATE_REPORT_SECONDS: u32 = 2;
 /// Each synthetic order's timeout (gates::validation::ValidationConfig::for_url).
 pub const GATE_REQUEST_TIMEOUT_SECONDS: u32 = 2;
+/// The gates' unjudged warm-up orders (template WARMUP_ORDERS) and orders in flight
+/// (`ValidationConfig::for_url`): a slow version is judged only after them.
+pub const GATE_WARMUP_ORDERS: u32 = 10;
+pub const GATE_CONCURRENCY: u32 = 4;
 /// Seconds of failing traffic a 1-minute error datapoint needs to cross its threshold at the
 /// quietest production rate this table assumes (20 requests a second, 10 % of them on the
 /// canary: the 20-request minimum in 10 s). Assumed: measure the quiet-hour rate.
@@ -184,7 +188,14 @@ pub fn table(
         },
         never_row("500s (the health path answers 5xx)", "gate: Target.ResponseCodeMismatch past NeverHealthySeconds"),
     ];
-    for failure in ["p99 too slow", "healthy /health but failing orders"] {
+    // A slow version is judged after the warm-up orders (each at most one request timeout, 4 in
+    // flight); a failing order fails the gate even among the warm-up ones.
+    let warmup = GATE_WARMUP_ORDERS.div_ceil(GATE_CONCURRENCY) * GATE_REQUEST_TIMEOUT_SECONDS;
+    for (failure, extra) in [
+        ("p99 too slow", warmup),
+        ("healthy /health but failing orders", 0),
+    ] {
+        let gate_orders = gate_orders + extra;
         rows.push(Row {
             failure,
             detector: Detector::GateOrders,
@@ -193,7 +204,7 @@ pub fn table(
             back_on_blue_after: Some(0),
             complete_after: Some(gate_orders + drain_nothing + cleanup_used),
             arithmetic: format!(
-                "gate: healthy at {healthy_at} (launch->RUNNING {} + RUNNING->healthy {} + {} x {} s) + poll {gate_poll} + one order ({GATE_REQUEST_TIMEOUT_SECONDS} s: the first failed or slow answer stops it) + report {GATE_REPORT_SECONDS} = {gate_orders}; production never moved; + {drain_nothing} + drain {} + StopTimeout {} + delete {TASK_SET_DELETE_SECONDS}",
+                "gate: healthy at {healthy_at} (launch->RUNNING {} + RUNNING->healthy {} + {} x {} s) + poll {gate_poll} + unjudged warm-up orders {extra} + one order ({GATE_REQUEST_TIMEOUT_SECONDS} s: the first failed or slow answer stops it) + report {GATE_REPORT_SECONDS} = {gate_orders}; production never moved; + {drain_nothing} + drain {} + StopTimeout {} + delete {TASK_SET_DELETE_SECONDS}",
                 s.launch_to_running, s.running_to_healthy, hc.healthy_threshold, hc.interval_seconds,
                 m.deregistration_delay_seconds, m.stop_timeout_seconds
             ),

@@ -270,6 +270,19 @@ fn the_declared_start_times_bound_what_depends_on_them() {
         assert_eq!(params[name]["MinValue"], serde_json::json!(min), "{name}");
         assert_eq!(params[name]["MaxValue"], serde_json::json!(max), "{name}");
     }
+    // The gates' unjudged warm-up orders are what the budget assumes.
+    for f in t.resources_of_type("AWS::Serverless::Function") {
+        if f.prop("Handler") == Some(&serde_json::json!("traffic-validator")) {
+            assert_eq!(
+                f.prop("Environment.Variables.WARMUP_ORDERS"),
+                Some(&serde_json::json!(
+                    orderbroker::timing::rollback::GATE_WARMUP_ORDERS.to_string()
+                )),
+                "{}",
+                f.id
+            );
+        }
+    }
     // The container health check ignores failures for the declared JVM start (ECS: 0-300 s).
     let td = t
         .resources_of_type("AWS::ECS::TaskDefinition")

@@ -247,3 +247,65 @@ fn verdict_and_percentiles_are_pure() {
         "too few orders"
     );
 }
+
+#[tokio::test]
+async fn a_cold_jvms_slow_first_answers_do_not_fail_a_good_version() {
+    // The first 3 orders take 700 ms (the JIT warming up), the rest 5 ms; the threshold is
+    // 300 ms. With 5 warm-up orders the judged 10 are fast: pass. Without, one slow answer of
+    // 10 already loses p99: the gate would roll a good version back.
+    let slow_start: Behaviour = Arc::new(|path: &str, n: usize| {
+        if path.starts_with("/health") {
+            (200, "{}".into(), Duration::ZERO)
+        } else if n <= 3 {
+            (200, order_ok(n), Duration::from_millis(700))
+        } else {
+            (200, order_ok(n), Duration::from_millis(5))
+        }
+    });
+    let server = serve(slow_start.clone()).await;
+    let mut c = fast(&server.url);
+    c.concurrency = 1;
+    c.warmup_orders = 5;
+    let r = validate(
+        &reqwest::Client::new(),
+        &c,
+        "cold",
+        Instant::now() + Duration::from_secs(20),
+    )
+    .await;
+    assert!(r.verdict.passed(), "{:?}", r.verdict);
+    assert_eq!(r.sent, 15);
+    assert!(r.p99_ms < 300, "judged p99 {} ms", r.p99_ms);
+    let server = serve(slow_start).await;
+    let mut c = fast(&server.url);
+    c.concurrency = 1;
+    let r = validate(
+        &reqwest::Client::new(),
+        &c,
+        "cold",
+        Instant::now() + Duration::from_secs(20),
+    )
+    .await;
+    assert!(!r.verdict.passed());
+    // A warm-up order that fails still fails the gate: every order must succeed.
+    let failing_first: Behaviour = Arc::new(|path: &str, n: usize| {
+        if path.starts_with("/health") {
+            (200, "{}".into(), Duration::ZERO)
+        } else if n == 1 {
+            (500, "{}".into(), Duration::ZERO)
+        } else {
+            (200, order_ok(n), Duration::ZERO)
+        }
+    });
+    let server = serve(failing_first).await;
+    let mut c = fast(&server.url);
+    c.warmup_orders = 5;
+    let r = validate(
+        &reqwest::Client::new(),
+        &c,
+        "cold",
+        Instant::now() + Duration::from_secs(20),
+    )
+    .await;
+    assert!(!r.verdict.passed());
+}
