@@ -176,3 +176,52 @@ fn every_queue_refuses_plain_http() {
         );
     }
 }
+
+#[test]
+fn every_schedule_runs_as_an_explicit_role_trusted_for_this_account_only() {
+    // SAM's generated schedule roles trust EventBridge Scheduler without aws:SourceAccount.
+    let t = template();
+    let mut schedules = 0;
+    for f in t.resources_of_type("AWS::Serverless::Function") {
+        for (name, e) in f
+            .prop("Events")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if e["Type"] != "ScheduleV2" {
+                continue;
+            }
+            schedules += 1;
+            let role_id = e["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{}.{name}: RoleArn", f.id));
+            let role = t.resource(role_id).unwrap();
+            let trust = &role.prop("AssumeRolePolicyDocument.Statement").unwrap()[0];
+            assert_eq!(trust["Principal"]["Service"], "scheduler.amazonaws.com");
+            assert_eq!(
+                trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+                r#ref("AWS::AccountId"),
+                "{role_id}"
+            );
+            let st: Vec<Value> = role
+                .prop("Policies")
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap())
+                .collect();
+            let dlq = e["Properties"]["DeadLetterConfig"]["Arn"].clone();
+            assert_eq!(
+                st,
+                vec![
+                    json!({"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"Fn::GetAtt": [f.id, "Arn"]}}),
+                    json!({"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": dlq}),
+                ],
+                "{role_id}: invoke this function, dead-letter to its queue, nothing else"
+            );
+        }
+    }
+    assert!(schedules >= 5);
+}
