@@ -207,7 +207,11 @@ fn deployment_gates_are_codedeploy_hook_functions_in_the_vpc_that_may_only_repor
         .unwrap();
     assert_eq!(
         test.prop("Environment.Variables.TEST_LISTENER_URL"),
-        Some(&json!({"Fn::Sub": "http://${LoadBalancer.DNSName}:9090"}))
+        Some(&json!({"Fn::If": [
+            "HasCertificate",
+            {"Fn::Sub": "https://${CertificateHostName}:9090"},
+            {"Fn::Sub": "http://${LoadBalancer.DNSName}:9090"}
+        ]}))
     );
     let prod = hooks
         .iter()

@@ -16,6 +16,13 @@ fn listeners_are_80_and_9090_attached_to_blue_and_green() {
         Some(&json!({"Fn::If": ["HasCertificate", 443, 80]}))
     );
     assert_eq!(test.prop("Port"), Some(&json!(9090)));
+    // :9090 is HTTPS with the same certificate and policy whenever production is.
+    assert_eq!(
+        test.prop("Protocol"),
+        Some(&json!({"Fn::If": ["HasCertificate", "HTTPS", "HTTP"]}))
+    );
+    assert_eq!(test.prop("SslPolicy"), prod.prop("SslPolicy"));
+    assert_eq!(test.prop("Certificates"), prod.prop("Certificates"));
     // With a certificate :80 still exists, as a redirect.
     let redirect = t
         .resources_of_type("AWS::ElasticLoadBalancingV2::Listener")
