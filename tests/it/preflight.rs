@@ -174,8 +174,8 @@ fn a_listener_rewrite_is_refused_when_codedeploy_swapped_the_target_groups() {
 #[test]
 fn an_edited_listener_action_is_refused_after_a_swap() {
     let text = template_text().replace(
-        "      Port: 9090\n      Protocol: HTTP\n      DefaultActions:\n        - Type: forward\n          TargetGroupArn: !Ref GreenTargetGroup",
-        "      Port: 9090\n      Protocol: HTTP\n      DefaultActions:\n        - Type: forward\n          TargetGroupArn: !Ref BlueTargetGroup",
+        "      DefaultActions:\n        - Type: forward\n          TargetGroupArn: !Ref GreenTargetGroup",
+        "      DefaultActions:\n        - Type: forward\n          TargetGroupArn: !Ref BlueTargetGroup",
     );
     assert_ne!(text, template_text(), "the edit applies");
     let r = run(&text, &params(), &live(Some(GREEN)), eleven());
