@@ -23,6 +23,7 @@ use crate::tagging::enforcer::{
 #[derive(Debug, Clone)]
 pub struct EnforcerClients {
     pub cloudformation: aws_sdk_cloudformation::Client,
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub ecs: aws_sdk_ecs::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
@@ -107,10 +108,20 @@ pub async fn enforce(
         .find(|r| r.resource_type == "AWS::CodeDeploy::Application")
         .map(|r| r.physical_id.clone());
     let mut arns: Vec<String> = Vec::new();
+    let mut scalable = Vec::new();
     for r in &resources {
         match target(r, &ctx) {
             Target::Arn(a) => arns.push(a),
+            t @ Target::ScalableTarget { .. } => scalable.push(t),
             Target::Untaggable(_) => report.untaggable += 1,
+        }
+    }
+    let mut scalable_failed = Vec::new();
+    for t in &scalable {
+        match tag_scalable_target(&c.autoscaling, t, &required_tags(cost_center)).await {
+            Ok(true) => report.fixed += 1,
+            Ok(false) => report.compliant += 1,
+            Err(e) => scalable_failed.push(e),
         }
     }
     match list_tasks(&c.ecs, &cfg.cluster).await {
@@ -135,7 +146,7 @@ pub async fn enforce(
         .filter(|a| !missing(current.get(*a).unwrap_or(&empty), &required).is_empty())
         .cloned()
         .collect();
-    report.compliant = arns.len() - needing.len();
+    report.compliant += arns.len() - needing.len();
 
     let tags: HashMap<String, String> = required.into_iter().collect();
     let mut failed: Vec<String> = Vec::new();
@@ -146,10 +157,68 @@ pub async fn enforce(
             Err(e) => failed.extend(batch.iter().map(|a| format!("{a}: {e}"))),
         }
     }
+    report.fixed += needing.len() - failed.len();
+    failed.extend(scalable_failed);
     report.failed = failed.len();
-    report.fixed = needing.len() - failed.len();
     report.failures = failed.into_iter().take(10).collect();
     report
+}
+
+/// Tags one scalable target through Application Auto Scaling: its ARN from
+/// DescribeScalableTargets, its tags from ListTagsForResource, then TagResource when one is
+/// missing. Ok(true) = tagged now, Ok(false) = already compliant, Err = `what: why`.
+async fn tag_scalable_target(
+    autoscaling: &aws_sdk_applicationautoscaling::Client,
+    t: &Target,
+    required: &BTreeMap<String, String>,
+) -> Result<bool, String> {
+    use aws_sdk_applicationautoscaling::types::{ScalableDimension, ServiceNamespace};
+    let Target::ScalableTarget {
+        namespace,
+        resource_id,
+        dimension,
+    } = t
+    else {
+        return Err("not a scalable target".into());
+    };
+    let what = format!("scalable target {resource_id}");
+    let described = autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::from(namespace.as_str()))
+        .resource_ids(resource_id)
+        .scalable_dimension(ScalableDimension::from(dimension.as_str()))
+        .send()
+        .await
+        .aws("application-autoscaling:DescribeScalableTargets")
+        .map_err(|e| format!("{what}: {e}"))?;
+    let arn = described
+        .scalable_targets()
+        .iter()
+        .find_map(|s| s.scalable_target_arn())
+        .ok_or_else(|| format!("{what}: DescribeScalableTargets returned no ScalableTargetARN"))?
+        .to_string();
+    let current: BTreeMap<String, String> = autoscaling
+        .list_tags_for_resource()
+        .resource_arn(&arn)
+        .send()
+        .await
+        .aws("application-autoscaling:ListTagsForResource")
+        .map_err(|e| format!("{arn}: {e}"))?
+        .tags()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    if missing(&current, required).is_empty() {
+        return Ok(false);
+    }
+    autoscaling
+        .tag_resource()
+        .resource_arn(&arn)
+        .set_tags(Some(required.clone().into_iter().collect()))
+        .send()
+        .await
+        .aws("application-autoscaling:TagResource")
+        .map_err(|e| format!("{arn}: {e}"))?;
+    Ok(true)
 }
 
 async fn list_tasks(ecs: &aws_sdk_ecs::Client, cluster: &str) -> Result<Vec<String>, AwsError> {
@@ -239,6 +308,7 @@ impl EnforcerClients {
             .build();
         EnforcerClients {
             cloudformation: aws_sdk_cloudformation::Client::new(sdk),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(sdk),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(tagging),
             ecs: aws_sdk_ecs::Client::new(sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),

@@ -4,8 +4,9 @@
 //! tagged or not) plus what the stack creates at run time (the service's tasks); it is never
 //! found through the `aws:cloudformation:stack-name` tag, which is exactly what untagged
 //! resources lack. Each resource is mapped to the ARN the tagging APIs take, or counted as
-//! untaggable (types no API tags, e.g. ECS task sets, listener rules' policies, scalable targets
-//! whose ARN CloudFormation does not return).
+//! untaggable (types no API tags, e.g. ECS task sets, listener rules' policies); a scalable
+//! target is named by its service namespace, resource id and dimension, whose ARN only
+//! Application Auto Scaling returns.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,13 @@ impl ArnContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Target {
     Arn(String),
+    /// Resolved and tagged through Application Auto Scaling (physical id
+    /// `resource-id|dimension|namespace`).
+    ScalableTarget {
+        namespace: String,
+        resource_id: String,
+        dimension: String,
+    },
     Untaggable(String),
 }
 
@@ -85,6 +93,21 @@ pub fn target(r: &StackResource, c: &ArnContext) -> Target {
             )),
             None => untaggable("deployment group without a known CodeDeploy application"),
         },
+        Some(RuntimeArn::ScalableTarget) => {
+            let parts: Vec<&str> = id.split('|').collect();
+            match parts.as_slice() {
+                [resource_id, dimension, namespace]
+                    if !resource_id.is_empty() && !namespace.is_empty() =>
+                {
+                    Target::ScalableTarget {
+                        namespace: namespace.to_string(),
+                        resource_id: resource_id.to_string(),
+                        dimension: dimension.to_string(),
+                    }
+                }
+                _ => untaggable("scalable-target id is not resource-id|dimension|namespace"),
+            }
+        }
         Some(RuntimeArn::Untaggable(why)) => untaggable(why),
         Some(RuntimeArn::FromPhysicalId) | None => {
             untaggable(&format!("no ARN mapping for {}", r.resource_type))

@@ -21,6 +21,10 @@ pub enum RuntimeArn {
     DeploymentGroup,
     /// No tagging API takes it; the reason is reported.
     Untaggable(&'static str),
+    /// A scalable target: its ARN carries an opaque id CloudFormation does not return, so it is
+    /// read with DescribeScalableTargets (`ScalableTargetARN`) and tagged through Application
+    /// Auto Scaling's own TagResource (scalable targets are taggable since 2023).
+    ScalableTarget,
     /// CloudFormation returns an ARN as its physical id (handled before the table), or the
     /// type never appears in a deployed stack (SAM's own types).
     FromPhysicalId,
@@ -123,9 +127,7 @@ pub const TYPES: &[TypeRule] = &[
     rule(
         "AWS::ApplicationAutoScaling::ScalableTarget",
         Api,
-        RuntimeArn::Untaggable(
-            "scalable-target ARNs use an opaque id CloudFormation does not return",
-        ),
+        RuntimeArn::ScalableTarget,
     ),
     rule("AWS::ApplicationAutoScaling::ScalingPolicy", Api, NO_TAGS),
     rule("AWS::CodeDeploy::DeploymentConfig", Api, NO_TAGS),

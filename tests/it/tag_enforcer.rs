@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use aws_sdk_applicationautoscaling as aas;
 use aws_sdk_cloudformation as cfn;
 use aws_sdk_cloudwatch as cw;
 use aws_sdk_ecs as ecs;
@@ -37,7 +38,7 @@ fn physical_ids_map_to_the_arns_the_tagging_apis_take() {
     let c = ctx();
     let arn = |t: &str, id: &str| match target(&res(t, id), &c) {
         Target::Arn(a) => a,
-        Target::Untaggable(why) => panic!("{t} untaggable: {why}"),
+        other => panic!("{t}: {other:?}"),
     };
     assert_eq!(
         arn("AWS::ECS::Cluster", "ob-Cluster-1"),
@@ -76,6 +77,21 @@ fn physical_ids_map_to_the_arns_the_tagging_apis_take() {
     );
     let svc = "arn:aws:ecs:us-east-2:111122223333:service/ob-Cluster-1/ob-Service-2";
     assert_eq!(arn("AWS::ECS::Service", svc), svc);
+    // A scalable target is resolved through Application Auto Scaling by its three-part id.
+    assert_eq!(
+        target(
+            &res(
+                "AWS::ApplicationAutoScaling::ScalableTarget",
+                "service/ob-Cluster-1/ob-Service-2|ecs:service:DesiredCount|ecs"
+            ),
+            &c
+        ),
+        Target::ScalableTarget {
+            namespace: "ecs".into(),
+            resource_id: "service/ob-Cluster-1/ob-Service-2".into(),
+            dimension: "ecs:service:DesiredCount".into(),
+        }
+    );
     for t in [
         "AWS::ECS::TaskSet",
         "AWS::ApplicationAutoScaling::ScalableTarget",
@@ -266,8 +282,45 @@ fn clients(
     let cw_rules = vec![mock!(cw::Client::put_metric_data)
         .match_requests(|r| r.namespace() == Some("OrderBroker/Tagging"))
         .then_output(|| cw::operation::put_metric_data::PutMetricDataOutput::builder().build())];
+    // The scalable target: its ARN from DescribeScalableTargets, no tags yet, tagged once.
+    let st_arn = "arn:aws:application-autoscaling:us-east-2:111122223333:scalable-target/0ec5a5d1e0a24b7c9bb2c8b3d2a1f0e9";
+    let aas_rules = vec![
+        mock!(aas::Client::describe_scalable_targets)
+            .match_requests(|r| r.resource_ids() == ["service/c/s".to_string()])
+            .then_output(move || {
+                aas::operation::describe_scalable_targets::DescribeScalableTargetsOutput::builder()
+                    .scalable_targets(
+                        aas::types::ScalableTarget::builder()
+                            .service_namespace(aas::types::ServiceNamespace::Ecs)
+                            .resource_id("service/c/s")
+                            .scalable_dimension(aas::types::ScalableDimension::EcsServiceDesiredCount)
+                            .min_capacity(3)
+                            .max_capacity(30)
+                            .role_arn("arn:aws:iam::111122223333:role/aws-service-role/ecs.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_ECSService")
+                            .creation_time(aws_smithy_types::DateTime::from_secs(1_764_000_000))
+                            .scalable_target_arn(st_arn)
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            }),
+        mock!(aas::Client::list_tags_for_resource)
+            .match_requests(move |r| r.resource_arn() == Some(st_arn))
+            .then_output(|| {
+                aas::operation::list_tags_for_resource::ListTagsForResourceOutput::builder().build()
+            }),
+        mock!(aas::Client::tag_resource)
+            .match_requests(move |r| {
+                r.resource_arn() == Some(st_arn)
+                    && r.tags().is_some_and(|t| {
+                        t.len() == 3 && t.get("Project").map(String::as_str) == Some("TradingPlatform")
+                    })
+            })
+            .then_output(|| aas::operation::tag_resource::TagResourceOutput::builder().build()),
+    ];
     let clients = EnforcerClients {
         cloudformation: mock_client!(cfn, RuleMode::MatchAny, &cfn_rules),
+        autoscaling: mock_client!(aas, RuleMode::MatchAny, &aas_rules),
         tagging: mock_client!(rgt, RuleMode::MatchAny, all_rgt, |c| c
             .retry_config(orderbroker::tagging::aws::tagging_retry())),
         ecs: mock_client!(ecs, RuleMode::MatchAny, &ecs_rules),
@@ -287,9 +340,10 @@ async fn forty_five_untagged_resources_take_three_tag_calls() {
     let (c, calls, rule) = clients(false, false);
     let r = enforce(&c, &cfg(), "TRD-4410").await;
     assert!(r.errors.is_empty(), "{:?}", r.errors);
+    // 45 through the tagging API + the scalable target through Application Auto Scaling.
     assert_eq!(
         (r.compliant, r.fixed, r.failed, r.untaggable),
-        (5, 45, 0, 3)
+        (5, 46, 0, 2)
     );
     assert_eq!(rule.num_calls(), 3);
     let batches = calls.tag_batches.lock().unwrap().clone();
@@ -314,7 +368,7 @@ async fn forty_five_untagged_resources_take_three_tag_calls() {
 async fn partial_failures_are_reported_not_thrown() {
     let (c, _, _) = clients(false, true);
     let r = enforce(&c, &cfg(), "TRD-4410").await;
-    assert_eq!((r.fixed, r.failed), (44, 1));
+    assert_eq!((r.fixed, r.failed), (45, 1));
     assert!(r.failures[0].starts_with(&log_group(7)), "{:?}", r.failures);
     assert!(r.failures[0].contains("not authorised"));
     assert_eq!(r.non_compliant(), 1);
@@ -325,7 +379,7 @@ async fn throttling_is_retried() {
     let (c, _, rule) = clients(true, false);
     let r = enforce(&c, &cfg(), "TRD-4410").await;
     assert_eq!(r.failed, 0, "{:?}", r.failures);
-    assert_eq!(r.fixed, 45);
+    assert_eq!(r.fixed, 46);
     assert_eq!(
         rule.num_calls(),
         4,
@@ -396,9 +450,9 @@ async fn the_tag_policy_answers_success_with_counts_even_when_tagging_fails() {
         ),
         (
             &serde_json::json!(5),
-            &serde_json::json!(44),
+            &serde_json::json!(45),
             &serde_json::json!(1),
-            &serde_json::json!(3)
+            &serde_json::json!(2)
         )
     );
     assert!(a["Data"]["FirstFailures"]

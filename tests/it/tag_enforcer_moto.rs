@@ -26,6 +26,7 @@ async fn untagged_and_half_tagged_log_groups_of_a_stack_get_the_policy_tags() {
     });
     let clients = EnforcerClients {
         cloudformation: client!(aws_sdk_cloudformation, &url),
+        autoscaling: client!(aws_sdk_applicationautoscaling, &url),
         tagging: client!(aws_sdk_resourcegroupstagging, &url),
         ecs: client!(aws_sdk_ecs, &url),
         cloudwatch: client!(aws_sdk_cloudwatch, &url),

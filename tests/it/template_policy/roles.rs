@@ -210,7 +210,12 @@ fn every_schedule_runs_as_an_explicit_role_trusted_for_this_account_only() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap())
+                .flat_map(|p| {
+                    p["PolicyDocument"]["Statement"]
+                        .as_array()
+                        .cloned()
+                        .unwrap()
+                })
                 .collect();
             let dlq = e["Properties"]["DeadLetterConfig"]["Arn"].clone();
             assert_eq!(
