@@ -252,14 +252,32 @@ async fn stop(
         why,
         "stopping the deployment with automatic rollback"
     );
-    c.codedeploy
+    use aws_sdk_codedeploy::operation::stop_deployment::StopDeploymentError as E;
+    let result = c
+        .codedeploy
         .stop_deployment()
         .deployment_id(deployment)
         .auto_rollback_enabled(true)
         .send()
-        .await
-        .aws("codedeploy:StopDeployment")
-        .map_err(|e| e.on(deployment))?;
+        .await;
+    match result {
+        Ok(_) => {}
+        // Another invocation (or CodeDeploy itself) got there first: the deployment is done,
+        // which is what this call wanted. Not an error, so no retry and no page.
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(E::DeploymentAlreadyCompletedException(_))
+            ) =>
+        {
+            tracing::info!(deployment, "deployment already completed");
+        }
+        Err(e) => {
+            return Err(AwsError::new("codedeploy:StopDeployment", e)
+                .on(deployment)
+                .into())
+        }
+    }
     memory.mark_stopped(deployment);
     Ok(())
 }

@@ -516,3 +516,36 @@ fn configuration_errors_name_the_variable() {
     let e = WatchdogConfig::from_env(env).unwrap_err();
     assert!(e.to_string().contains("NEVER_HEALTHY_SECONDS"), "{e}");
 }
+
+#[tokio::test]
+async fn a_deployment_another_invocation_already_stopped_is_not_an_error() {
+    // Two containers may decide at once; the second StopDeployment finds it completed.
+    let first = with_task(event_json("ecs-task-stopped-essential-exit.json"), 1);
+    let world = World {
+        stopped: vec![
+            first.clone(),
+            with_task(event_json("ecs-task-stopped-essential-exit.json"), 2),
+        ],
+        ..World::default()
+    };
+    let mut m = mocks(&world);
+    m.stop = mock!(cd::Client::stop_deployment).then_error(|| {
+        cd::operation::stop_deployment::StopDeploymentError::DeploymentAlreadyCompletedException(
+            cd::types::error::DeploymentAlreadyCompletedException::builder()
+                .message("The deployment d-7QXH6BLT3 is already completed.")
+                .build(),
+        )
+    });
+    let c = clients(&m);
+    let o = handle(
+        &c,
+        &cfg(),
+        &Memory::default(),
+        &first,
+        Instant::now() + Duration::from_secs(6),
+    )
+    .await
+    .expect("not an error: nothing to retry, nothing to page");
+    assert_eq!(o.handled, "stopped");
+    assert_eq!(m.stop.num_calls(), 1);
+}
