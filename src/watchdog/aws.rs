@@ -363,7 +363,10 @@ fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskStopped {
 }
 
 /// Tasks of a task set in a desired status, described (ListTasks paginated, DescribeTasks in
-/// batches of 100).
+/// batches of 100). ListTasks takes `startedBy` only as its one filter (ECS API reference,
+/// ListTasks: "When you specify startedBy as the filter, it must be the only filter that you
+/// use"), and a desired status is needed to see stopped tasks: so the service's tasks in that
+/// status are listed and those the task set started are kept.
 async fn tasks_of(
     c: &WatchdogClients,
     cfg: &WatchdogConfig,
@@ -374,7 +377,7 @@ async fn tasks_of(
         .ecs
         .list_tasks()
         .cluster(&cfg.cluster)
-        .started_by(task_set)
+        .service_name(&cfg.service)
         .desired_status(status)
         .into_paginator()
         .items()
@@ -392,7 +395,12 @@ async fn tasks_of(
             .send()
             .await
             .aws("ecs:DescribeTasks")?;
-        out.extend(d.tasks().iter().map(task_view));
+        out.extend(
+            d.tasks()
+                .iter()
+                .map(task_view)
+                .filter(|t| t.started_by.as_deref() == Some(task_set)),
+        );
     }
     Ok(out)
 }

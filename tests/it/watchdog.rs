@@ -146,8 +146,13 @@ fn mocks(w: &World) -> Mocks {
             .build()
     });
     let stopped = w.stopped.clone();
+    // ListTasks takes startedBy only alone: the watchdog lists the service's tasks by status.
     let list_stopped = mock!(ecs::Client::list_tasks)
-        .match_requests(|r| r.desired_status() == Some(&ecs::types::DesiredStatus::Stopped))
+        .match_requests(|r| {
+            r.desired_status() == Some(&ecs::types::DesiredStatus::Stopped)
+                && r.service_name() == Some(SERVICE)
+                && r.started_by().is_none()
+        })
         .then_output(move || {
             let mut o = ecs::operation::list_tasks::ListTasksOutput::builder();
             for e in &stopped {
@@ -157,7 +162,11 @@ fn mocks(w: &World) -> Mocks {
         });
     let running_since = w.running_since;
     let list_running = mock!(ecs::Client::list_tasks)
-        .match_requests(|r| r.desired_status() == Some(&ecs::types::DesiredStatus::Running))
+        .match_requests(|r| {
+            r.desired_status() == Some(&ecs::types::DesiredStatus::Running)
+                && r.service_name() == Some(SERVICE)
+                && r.started_by().is_none()
+        })
         .then_output(move || {
             let mut o = ecs::operation::list_tasks::ListTasksOutput::builder();
             if running_since.is_some() {
@@ -548,4 +557,20 @@ async fn a_deployment_another_invocation_already_stopped_is_not_an_error() {
     .expect("not an error: nothing to retry, nothing to page");
     assert_eq!(o.handled, "stopped");
     assert_eq!(m.stop.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn only_the_green_task_sets_stops_count() {
+    // The service's stopped tasks include a blue one that crashed too: it is not green's.
+    let green = with_task(event_json("ecs-task-stopped-essential-exit.json"), 1);
+    let mut blue = with_task(event_json("ecs-task-stopped-essential-exit.json"), 2);
+    blue["detail"]["startedBy"] = json!(BLUE_SET);
+    blue["detail"]["taskDefinitionArn"] = json!(BLUE_TD);
+    let world = World {
+        stopped: vec![green.clone(), blue],
+        ..World::default()
+    };
+    let (calls, handled) = run(&world, &[green]).await;
+    assert_eq!(calls, 0, "1 of 2 counted green stops: {handled:?}");
+    assert!(handled[0].contains("1 of 2"), "{handled:?}");
 }
