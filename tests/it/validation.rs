@@ -248,64 +248,58 @@ fn verdict_and_percentiles_are_pure() {
     );
 }
 
+async fn run_cold(c: &ValidationConfig) -> orderbroker::gates::validation::Report {
+    validate(
+        &reqwest::Client::new(),
+        c,
+        "cold",
+        Instant::now() + Duration::from_secs(20),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_cold_jvms_slow_first_answers_do_not_fail_a_good_version() {
     // The first 3 orders take 700 ms (the JIT warming up), the rest 5 ms; the threshold is
     // 300 ms. With 5 warm-up orders the judged 10 are fast: pass. Without, one slow answer of
     // 10 already loses p99: the gate would roll a good version back.
-    let slow_start: Behaviour = Arc::new(|path: &str, n: usize| {
-        if path.starts_with("/health") {
-            (200, "{}".into(), Duration::ZERO)
-        } else if n <= 3 {
-            (200, order_ok(n), Duration::from_millis(700))
-        } else {
-            (200, order_ok(n), Duration::from_millis(5))
-        }
+    // Health answers at once; order n gets what `order` says.
+    let green = |order: fn(usize) -> (u16, Duration)| -> Behaviour {
+        Arc::new(move |path: &str, n: usize| {
+            if path.starts_with("/health") {
+                return (200, "{}".into(), Duration::ZERO);
+            }
+            let (status, delay) = order(n);
+            let body = if status == 200 {
+                order_ok(n)
+            } else {
+                "{}".into()
+            };
+            (status, body, delay)
+        })
+    };
+    let slow_start = green(|n| {
+        let ms = if n <= 3 { 700 } else { 5 };
+        (200, Duration::from_millis(ms))
     });
     let server = serve(slow_start.clone()).await;
     let mut c = fast(&server.url);
     c.concurrency = 1;
     c.warmup_orders = 5;
-    let r = validate(
-        &reqwest::Client::new(),
-        &c,
-        "cold",
-        Instant::now() + Duration::from_secs(20),
-    )
-    .await;
+    let r = run_cold(&c).await;
     assert!(r.verdict.passed(), "{:?}", r.verdict);
     assert_eq!(r.sent, 15);
     assert!(r.p99_ms < 300, "judged p99 {} ms", r.p99_ms);
     let server = serve(slow_start).await;
     let mut c = fast(&server.url);
     c.concurrency = 1;
-    let r = validate(
-        &reqwest::Client::new(),
-        &c,
-        "cold",
-        Instant::now() + Duration::from_secs(20),
-    )
-    .await;
+    let r = run_cold(&c).await;
     assert!(!r.verdict.passed());
     // A warm-up order that fails still fails the gate: every order must succeed.
-    let failing_first: Behaviour = Arc::new(|path: &str, n: usize| {
-        if path.starts_with("/health") {
-            (200, "{}".into(), Duration::ZERO)
-        } else if n == 1 {
-            (500, "{}".into(), Duration::ZERO)
-        } else {
-            (200, order_ok(n), Duration::ZERO)
-        }
-    });
+    let failing_first = green(|n| (if n == 1 { 500 } else { 200 }, Duration::ZERO));
     let server = serve(failing_first).await;
     let mut c = fast(&server.url);
     c.warmup_orders = 5;
-    let r = validate(
-        &reqwest::Client::new(),
-        &c,
-        "cold",
-        Instant::now() + Duration::from_secs(20),
-    )
-    .await;
+    let r = run_cold(&c).await;
     assert!(!r.verdict.passed());
 }

@@ -146,6 +146,24 @@ fn as_list(v: &Value) -> Vec<Value> {
     }
 }
 
+/// Every `ScheduleV2` event of every function: (function, event name, event).
+fn schedule_events<'a>(t: &'a Template) -> Vec<(Resource<'a>, &'a str, &'a Value)> {
+    let mut out = Vec::new();
+    for f in t.resources_of_type("AWS::Serverless::Function") {
+        for (name, e) in f
+            .prop("Events")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if e["Type"] == "ScheduleV2" {
+                out.push((f, name.as_str(), e));
+            }
+        }
+    }
+    out
+}
+
 fn function_statements(f: &Resource<'_>) -> Vec<Value> {
     f.prop("Policies")
         .and_then(Value::as_array)

@@ -181,18 +181,9 @@ fn every_queue_refuses_plain_http() {
 fn every_schedule_runs_as_an_explicit_role_trusted_for_this_account_only() {
     // SAM's generated schedule roles trust EventBridge Scheduler without aws:SourceAccount.
     let t = template();
-    let mut schedules = 0;
-    for f in t.resources_of_type("AWS::Serverless::Function") {
-        for (name, e) in f
-            .prop("Events")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
+    let schedules = schedule_events(&t);
+    for (f, name, e) in &schedules {
         {
-            if e["Type"] != "ScheduleV2" {
-                continue;
-            }
-            schedules += 1;
             let role_id = e["Properties"]["RoleArn"]["Fn::GetAtt"][0]
                 .as_str()
                 .unwrap_or_else(|| panic!("{}.{name}: RoleArn", f.id));
@@ -228,5 +219,5 @@ fn every_schedule_runs_as_an_explicit_role_trusted_for_this_account_only() {
             );
         }
     }
-    assert!(schedules >= 5);
+    assert!(schedules.len() >= 5);
 }

@@ -105,20 +105,11 @@ fn every_schedule_omits_its_name_so_a_second_stack_does_not_collide() {
     // (samtranslator eventsources/scheduler.py): two stacks in one account and region collide.
     // Checked on template.yaml, before the transform.
     let t = template();
-    let mut schedules = 0;
-    for f in t.resources_of_type("AWS::Serverless::Function") {
-        for (name, e) in f
-            .prop("Events")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            if e["Type"] == "ScheduleV2" {
-                schedules += 1;
-                assert_eq!(e["Properties"]["OmitName"], json!(true), "{}.{name}", f.id);
-                assert!(e["Properties"].get("Name").is_none(), "{}.{name}", f.id);
-            }
-        }
+    let schedules = schedule_events(&t);
+    for (f, name, e) in &schedules {
+        assert_eq!(e["Properties"]["OmitName"], json!(true), "{}.{name}", f.id);
+        assert!(e["Properties"].get("Name").is_none(), "{}.{name}", f.id);
     }
+    let schedules = schedules.len();
     assert!(schedules >= 5, "{schedules} schedules");
 }
