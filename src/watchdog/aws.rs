@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::aws::{from_smithy, AwsError, AwsResultExt};
 use crate::watchdog::{
-    classify, decide, health_verdict, join, parse_event, ContainerExit, Decision, DeploymentView,
-    HealthVerdict, Join, StopClass, TaskSetView, TaskStopped, COUNTED_STOPS_DEFAULT,
-    RECHECK_SECONDS,
+    classify, decide, health_verdict, join, nothing_to_count, parse_event, ContainerExit, Decision,
+    DeploymentView, HealthVerdict, Join, StopClass, TaskSetView, TaskStopped,
+    COUNTED_STOPS_DEFAULT, RECHECK_SECONDS,
 };
 
 /// What can go wrong.
@@ -202,9 +202,11 @@ pub async fn on_stopped(
         return Ok(Outcome::nothing("already stopped", deployment));
     }
     let view = deployment_view(c, &deployment).await?;
-    if view.status != "InProgress" || view.stopping || !this.counted() {
-        let d = decide(&view, &this, 0, cfg.counted_stops);
-        return Ok(Outcome::nothing("no action", describe(&d, &this)));
+    if let Some(why) = nothing_to_count(&view, &this) {
+        return Ok(Outcome::nothing(
+            "no action",
+            describe(&Decision::Nothing(why), &this),
+        ));
     }
     let counted = counted_stops(c, cfg, &task_set, t).await?;
     let d = decide(&view, &this, counted, cfg.counted_stops);
@@ -504,22 +506,11 @@ pub async fn check_once(
         .filter(|t| t.last_status == "RUNNING")
         .filter_map(|t| t.started_at)
         .min();
-    let health = c
-        .elb
-        .describe_target_health()
-        .target_group_arn(tg)
-        .send()
-        .await
-        .aws("elasticloadbalancing:DescribeTargetHealth")
-        .map_err(|e| e.on(tg))?;
-    let healthy = health
-        .target_health_descriptions()
+    // The gates' own reader of target health (one DescribeTargetHealth edge for both).
+    let healthy = crate::gates::aws::read_targets(&c.elb, tg)
+        .await?
         .iter()
-        .filter(|d| {
-            d.target_health()
-                .and_then(|h| h.state())
-                .is_some_and(|s| s.as_str() == "healthy")
-        })
+        .filter(|t| t.state == "healthy")
         .count();
     match health_verdict(Utc::now(), first_running, healthy, cfg.never_healthy) {
         HealthVerdict::Healthy => Ok(Outcome::nothing(

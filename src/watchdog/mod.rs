@@ -311,20 +311,8 @@ pub enum Decision {
 /// and `counted` (distinct green tasks stopped for counted causes, this one included) must reach
 /// `n`.
 pub fn decide(deployment: &DeploymentView, this: &StopClass, counted: usize, n: u32) -> Decision {
-    if deployment.status != "InProgress" {
-        return Decision::Nothing(format!(
-            "deployment {} is {}: nothing to stop",
-            deployment.id, deployment.status
-        ));
-    }
-    if deployment.stopping {
-        return Decision::Nothing(format!(
-            "deployment {} is already stopping or rolling back",
-            deployment.id
-        ));
-    }
-    if !this.counted() {
-        return Decision::Nothing("this stop is not counted".into());
+    if let Some(why) = nothing_to_count(deployment, this) {
+        return Decision::Nothing(why);
     }
     if counted < n as usize {
         return Decision::Nothing(format!(
@@ -335,6 +323,27 @@ pub fn decide(deployment: &DeploymentView, this: &StopClass, counted: usize, n: 
         deployment: deployment.id.clone(),
         why: format!("{counted} green tasks stopped for non-transient causes (threshold {n})"),
     }
+}
+
+/// Why no count of stops can lead to a stop (so the stopped tasks need not be read): the
+/// deployment is not in progress, is already stopping, or this stop is not counted.
+pub fn nothing_to_count(deployment: &DeploymentView, this: &StopClass) -> Option<String> {
+    if deployment.status != "InProgress" {
+        return Some(format!(
+            "deployment {} is {}: nothing to stop",
+            deployment.id, deployment.status
+        ));
+    }
+    if deployment.stopping {
+        return Some(format!(
+            "deployment {} is already stopping or rolling back",
+            deployment.id
+        ));
+    }
+    if !this.counted() {
+        return Some("this stop is not counted".into());
+    }
+    None
 }
 
 /// The scheduled check's verdict (pure).
