@@ -34,13 +34,15 @@ export RUSTC_WRAPPER = $(shell [ -x $(SCCACHE) ] && echo $(SCCACHE))
 # `cargo run` would compile the AWS SDK a second time: dev-dependency features differ).
 ORDERBROKER := $(CARGO_TARGET_DIR)/debug/orderbroker
 
-.PHONY: help setup test rust-checks template-checks cli build deploy live-test clean
+.PHONY: help setup test rust-checks template-checks cli build readiness deploy live-test clean
 
 help:
 	@echo "make test    - install tools if missing, then fmt, clippy, cargo test, tag policy,"
 	@echo "               cfn-lint (+ serverless rules), sam validate --lint, checkov, sam build"
-	@echo "make deploy  - the same set-up, then sam build, orderbroker preflight, sam deploy"
-	@echo "               (guided on first use), and the market warm-up once"
+	@echo "make readiness - the account readiness check alone (creates the ECS service-linked role"
+	@echo "               if missing; READINESS_FLAGS= to only read)"
+	@echo "make deploy  - the same set-up, then the readiness check, sam build, orderbroker"
+	@echo "               preflight, sam deploy, and the market warm-up once"
 	@echo "make live-test ORDERBROKER_STACK=name [ORDERBROKER_GOOD_IMAGE=uri ORDERBROKER_BAD_IMAGE=uri]"
 	@echo "             - the three market-hours scenarios against a deployed stack (docs/live-tests.md)"
 
@@ -104,25 +106,33 @@ build:
 	$(SAM) build
 
 # ------------------------------------------------------------------ deploy
+# The account readiness check (`orderbroker readiness`; docs/stack-deploy.md, "Account
+# readiness") runs first, before the build: a first deploy that would roll back (no ECS
+# service-linked role, small Lambda concurrency, VPC DNS off, subnets in too few AZs or without a
+# path to AWS, endpoints that already exist, Fargate quota, image, stack name) is refused in
+# seconds with each fix named. It only reads, except that it creates the ECS service-linked role
+# when it is missing and waits for IAM to return it (READINESS_FLAGS= makes it read-only).
 # sam deploy --parameter-overrides REPLACES samconfig's list (aws-sam-cli issue 2380), so the
 # full list comes from `orderbroker samconfig overrides`: samconfig's own values plus CostCenter
 # from the stack tags, plus TagPolicyNonce (new every deploy, so the Custom::TagPolicy resource
-# runs each time). Guided while samconfig still holds the placeholder VPC.
+# runs each time). samconfig.toml must hold the account's values first: the readiness check
+# refuses its placeholders (there is no guided mode, samconfig is the one source).
 # Before it, `orderbroker preflight` refuses an update that would revert what CodeDeploy changed
 # (listener actions, the service's task definition) or that lands in a spike window
 # (PREFLIGHT_FLAGS=--force to override, each refusal still printed).
 # After every deploy the market warm-up runs once: a stack update can reset MinCapacity and must
 # not leave the next open uncovered until the next scheduled run.
 PREFLIGHT_FLAGS ?=
-deploy: setup build
+READINESS_FLAGS ?= --create-service-linked-role
+readiness: setup
+	cargo build --quiet --bin orderbroker
+	$(ORDERBROKER) readiness --template template.yaml --region $(REGION) $(READINESS_FLAGS)
+
+deploy: setup readiness build
 	cargo build --quiet --bin orderbroker
 	$(ORDERBROKER) preflight --template template.yaml --region $(REGION) $(PREFLIGHT_FLAGS)
 	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ))"; \
-	if grep -q 'vpc-REPLACE' samconfig.toml; then \
-	  $(SAM) deploy --guided --parameter-overrides "$$OVERRIDES"; \
-	else \
-	  $(SAM) deploy --parameter-overrides "$$OVERRIDES"; \
-	fi
+	$(SAM) deploy --parameter-overrides "$$OVERRIDES"
 	$(SAM) remote invoke MarketWarmupFunction --stack-name "$$($(ORDERBROKER) samconfig stack-name)" \
 	  --region $(REGION) --event-file events/market-warmup-deploy.json
 

@@ -28,6 +28,9 @@
 //!   (ECS task-state events, a per-minute health check); [`watchdog::aws`] is its edge.
 //! - [`timing`]: the declared task start times and every value derived from them; the
 //!   rollback budget and the good-version walk over the template's values.
+//! - [`readiness`]: the account readiness check before a first deploy (service-linked role,
+//!   Lambda concurrency, VPC DNS, subnets and egress, endpoint conflicts, quota, image, stack
+//!   name); [`readiness::aws`] reads the facts (CLI builds only: feature `cli`).
 //! - [`aws`]: shared AWS plumbing: the one error type, SDK set-up with timeouts, the stack
 //!   reader, CloudWatch helpers, the Lambda runtime helpers.
 
@@ -38,6 +41,7 @@ pub mod deploy;
 pub mod gates;
 pub mod load;
 pub mod preflight;
+pub mod readiness;
 pub mod tagging;
 pub mod timing;
 pub mod warm_pool;

@@ -10,6 +10,7 @@ mod gate_targets;
 mod hook_handler;
 mod load;
 mod preflight;
+mod readiness;
 mod support;
 mod tag_enforcer;
 mod tag_enforcer_moto;

@@ -49,6 +49,11 @@ enum Command {
     /// Refuse a stack update (`sam deploy`) that would revert what CodeDeploy changed (listener
     /// default actions, the service's task definition, target groups) or lands in a spike window
     Preflight(preflight::PreflightArgs),
+    /// Check the account, region and VPC before a first deploy (ECS service-linked role, Lambda
+    /// concurrency, VPC DNS, subnets and their egress, endpoint conflicts, Fargate quota, image,
+    /// stack name): PASS/FAIL with what was read and the fix. Exit 0 all passed, 1 a check
+    /// failed, 2 bad input, 3 AWS not reachable or no credentials
+    Readiness(readiness::ReadinessArgs),
     /// Synthetic trades at a steady rate (the validator's harmless orders, unique idempotency
     /// keys); prints sent / succeeded / failed / dropped, latency and every failure. Exit 1 if
     /// any order failed or was dropped
@@ -74,6 +79,7 @@ async fn main() -> ExitCode {
         Command::Rollback(a) => rollback::run(a).await,
         Command::Status(a) => status::run(a).await,
         Command::Preflight(a) => preflight::run(a).await,
+        Command::Readiness(a) => readiness::run(a).await,
         Command::Load(a) => load::run(a).await,
         Command::WarmPool(c) => warm_pool::run(c).await,
         Command::Samconfig(c) => samconfig::run(c),

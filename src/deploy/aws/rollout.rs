@@ -20,6 +20,32 @@ use crate::deploy::{
 };
 use crate::warmup::Settings;
 
+/// Reads the Fargate quotas and usage the peak needs and judges them ([`check_quota`]): both
+/// task sets at `max_tasks` on top of what runs now (`running_now` of them this service's).
+pub async fn quota_check(
+    c: &Clients,
+    max_tasks: u32,
+    running_now: u32,
+    vcpu: f64,
+    strategy: &[crate::deploy::appspec::StrategyItem],
+    now: DateTime<Utc>,
+) -> Result<crate::deploy::QuotaReport, DeployError> {
+    let spot_needed = deploy::peak_placement(max_tasks, running_now, strategy).spot > 0;
+    let on_demand = ClassUsage {
+        quota: quota_value(c, deploy::ON_DEMAND_QUOTA).await?,
+        usage: usage(c, "Standard/OnDemand", now).await?,
+    };
+    let spot = if spot_needed {
+        Some(ClassUsage {
+            quota: quota_value(c, deploy::SPOT_QUOTA).await?,
+            usage: usage(c, "Standard/Spot", now).await?,
+        })
+    } else {
+        None
+    };
+    check_quota(max_tasks, running_now, vcpu, strategy, on_demand, spot)
+}
+
 async fn quota_value(c: &Clients, code: &str) -> Result<f64, DeployError> {
     c.quotas
         .get_service_quota()
@@ -190,20 +216,7 @@ pub async fn deploy(
                     .into(),
             )),
         };
-    let spot_needed = deploy::peak_placement(max_tasks, running_now, &strategy).spot > 0;
-    let on_demand = ClassUsage {
-        quota: quota_value(c, deploy::ON_DEMAND_QUOTA).await?,
-        usage: usage(c, "Standard/OnDemand", req.now).await?,
-    };
-    let spot = if spot_needed {
-        Some(ClassUsage {
-            quota: quota_value(c, deploy::SPOT_QUOTA).await?,
-            usage: usage(c, "Standard/Spot", req.now).await?,
-        })
-    } else {
-        None
-    };
-    match check_quota(max_tasks, running_now, vcpu, &strategy, on_demand, spot) {
+    match quota_check(c, max_tasks, running_now, vcpu, &strategy, req.now).await {
         Ok(q) => q
             .lines
             .iter()

@@ -6,6 +6,7 @@ pub mod deploy;
 pub mod load;
 pub mod plan;
 pub mod preflight;
+pub mod readiness;
 pub mod rollback;
 pub mod samconfig;
 pub mod status;

@@ -1,0 +1,90 @@
+//! `orderbroker readiness`: the account readiness check `make deploy` runs before the build.
+//! Read-only unless `--create-service-linked-role`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use orderbroker::cfn::samconfig::SamConfig;
+use orderbroker::cfn::template::Template;
+use orderbroker::preflight::effective_parameters;
+use orderbroker::readiness::aws::{run as check, Options, ReadinessClients};
+use orderbroker::readiness::{render, Needs};
+
+use crate::shared::{parse_set, sdk, StackArgs};
+
+#[derive(Args)]
+pub struct ReadinessArgs {
+    /// The template about to be deployed
+    #[arg(long, default_value = "template.yaml")]
+    template: PathBuf,
+    /// Extra KEY=VALUE parameter overrides, as given to `orderbroker samconfig overrides`
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Create the ECS service-linked role when it is missing, wait until IAM returns it, then
+    /// --settle-seconds (`make deploy` passes this; without it the check only reads)
+    #[arg(long)]
+    create_service_linked_role: bool,
+    /// Seconds to wait after IAM returns a role this run created (IAM is eventually consistent)
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=300))]
+    settle_seconds: u64,
+    /// Print the report as JSON
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    stack: StackArgs,
+}
+
+/// Exit codes: 0 every check passed, 1 a check failed, 2 bad input (template, samconfig, a
+/// parameter), 3 AWS could not be asked (no credentials, unreachable).
+pub async fn run(args: ReadinessArgs) -> Result<ExitCode> {
+    let name = args.stack.name()?;
+    let template = Template::load(&args.template)?;
+    let extra = parse_set(&args.set)?;
+    let overrides: BTreeMap<String, String> =
+        SamConfig::load(&args.stack.samconfig, &args.stack.config_env)?
+            .deploy_overrides(&extra)?
+            .into_iter()
+            .collect();
+    let params = effective_parameters(&template, &overrides);
+    let needs =
+        Needs::from_template(&template, &params, &name, &args.stack.region).with_context(|| {
+            format!(
+                "{}: the parameters cannot be checked",
+                args.samconfig_name()
+            )
+        })?;
+    let c = ReadinessClients::new(&sdk(&args.stack.region).await);
+    let opts = Options {
+        create_service_linked_role: args.create_service_linked_role,
+        settle: Duration::from_secs(args.settle_seconds),
+        ..Options::default()
+    };
+    let report = match check(&c, &needs, opts).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("readiness: {e}");
+            return Ok(ExitCode::from(3));
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+impl ReadinessArgs {
+    fn samconfig_name(&self) -> String {
+        self.stack.samconfig.display().to_string()
+    }
+}
