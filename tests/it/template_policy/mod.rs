@@ -164,11 +164,29 @@ fn schedule_events<'a>(t: &'a Template) -> Vec<(Resource<'a>, &'a str, &'a Value
     out
 }
 
+/// The explicit execution role of a function (`Role: !GetAtt <Role>.Arn`).
+fn function_role<'a>(t: &'a Template, f: &Resource<'_>) -> Resource<'a> {
+    let id = f
+        .prop("Role")
+        .and_then(|r| r["Fn::GetAtt"][0].as_str())
+        .unwrap_or_else(|| panic!("{}: no explicit Role", f.id));
+    let role = t
+        .resource(id)
+        .unwrap_or_else(|| panic!("{}: role {id} missing", f.id));
+    assert_eq!(role.type_name(), "AWS::IAM::Role", "{}", f.id);
+    role
+}
+
+/// What a function's handler may call: its role's `handler` policy (the `runtime` policy, the
+/// same for every function, is checked on its own in `roles.rs`).
 fn function_statements(f: &Resource<'_>) -> Vec<Value> {
-    f.prop("Policies")
+    let t = template();
+    let role = function_role(&t, f);
+    role.prop("Policies")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["PolicyName"] == "handler")
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
         .collect()
 }

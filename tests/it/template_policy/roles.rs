@@ -221,3 +221,91 @@ fn every_schedule_runs_as_an_explicit_role_trusted_for_this_account_only() {
     }
     assert!(schedules.len() >= 5);
 }
+
+/// The statements of `sts` that allow `action`.
+fn allowing<'a>(sts: &'a [Value], action: &str) -> Vec<&'a Value> {
+    sts.iter()
+        .filter(|s| as_list(&s["Action"]).iter().any(|a| a == action))
+        .collect()
+}
+
+#[test]
+fn every_function_runs_as_its_own_role_writing_only_its_log_group_traces_and_queue() {
+    let t = template();
+    let functions: Vec<_> = t.resources_of_type("AWS::Serverless::Function").collect();
+    assert!(functions.len() >= 7);
+    let mut roles = std::collections::BTreeSet::new();
+    for f in &functions {
+        assert!(
+            f.prop("Policies").is_none(),
+            "{}: SAM ignores Policies beside Role",
+            f.id
+        );
+        let role = function_role(&t, f);
+        assert!(roles.insert(role.id), "{}: role {} shared", f.id, role.id);
+        assert!(
+            role.prop("ManagedPolicyArns").is_none(),
+            "{}: no managed policy (AWSLambdaBasicExecutionRole writes every log group)",
+            role.id
+        );
+        // The trust stays Lambda's, unconditioned: a condition Lambda does not satisfy would
+        // fail every invocation.
+        let trust = role.prop("AssumeRolePolicyDocument.Statement").unwrap();
+        assert_eq!(trust.as_array().unwrap().len(), 1);
+        assert_eq!(trust[0]["Principal"]["Service"], "lambda.amazonaws.com");
+        assert!(trust[0].get("Condition").is_none());
+
+        let sts = statements(&role);
+        let group = f.prop("LoggingConfig.LogGroup").unwrap_or_else(|| {
+            panic!("{}: logs to a log group of its own", f.id);
+        });
+        let group = group["Ref"].as_str().unwrap();
+        let writes = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"];
+        for s in sts.iter().filter(|s| {
+            as_list(&s["Action"])
+                .iter()
+                .any(|a| writes.contains(&a.as_str().unwrap()))
+        }) {
+            assert_eq!(
+                s["Resource"],
+                serde_json::json!({"Fn::GetAtt": [group, "Arn"]}),
+                "{}: log writes only on {group}",
+                f.id
+            );
+        }
+        for action in ["logs:CreateLogStream", "logs:PutLogEvents"] {
+            assert_eq!(allowing(&sts, action).len(), 1, "{}: {action}", f.id);
+        }
+        assert!(allowing(&sts, "logs:CreateLogGroup").is_empty(), "{}", f.id);
+        for action in ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] {
+            assert_eq!(allowing(&sts, action).len(), 1, "{}: {action}", f.id);
+        }
+
+        // Its OnFailure queue, and only it.
+        let send = allowing(&sts, "sqs:SendMessage");
+        match f.prop("EventInvokeConfig.DestinationConfig.OnFailure.Destination") {
+            Some(queue) => {
+                assert_eq!(send.len(), 1, "{}: may write its OnFailure queue", f.id);
+                assert_eq!(&send[0]["Resource"], queue, "{}", f.id);
+            }
+            None => assert!(send.is_empty(), "{}: no queue to write", f.id),
+        }
+
+        // The network-interface actions exactly for the functions in the VPC.
+        let eni = allowing(&sts, "ec2:CreateNetworkInterface");
+        if f.prop("VpcConfig").is_some() {
+            assert_eq!(eni.len(), 1, "{}", f.id);
+            for action in [
+                "ec2:DeleteNetworkInterface",
+                "ec2:DescribeNetworkInterfaces",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            ] {
+                assert_eq!(allowing(&sts, action).len(), 1, "{}: {action}", f.id);
+            }
+            assert_ne!(eni[0]["Resource"], "*", "{}: region-scoped", f.id);
+        } else {
+            assert!(eni.is_empty(), "{}: not in the VPC", f.id);
+        }
+    }
+}
