@@ -7,7 +7,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON   ?= python3
-REGION   ?= us-east-2
+# The region is samconfig.toml's (the one sam deploy uses); `make deploy REGION=x` overrides it
+# for every step alike (readiness, preflight, sam deploy, the warm-up invoke).
+REGION   ?= $(shell $(PYTHON) -c 'import tomllib; c = tomllib.load(open("samconfig.toml", "rb")); print(c["default"]["deploy"]["parameters"].get("region") or c["default"]["global"]["parameters"]["region"])')
 TOOLS    := .venv/tools
 CHECKOV  := .venv/checkov
 MOTO     := .venv/moto
@@ -125,6 +127,7 @@ build:
 PREFLIGHT_FLAGS ?=
 READINESS_FLAGS ?= --create-service-linked-role
 readiness: setup
+	@[ -n "$(REGION)" ] || { echo "make: no region in samconfig.toml (deploy or global parameters)"; exit 2; }
 	cargo build --quiet --bin orderbroker
 	$(ORDERBROKER) readiness --template template.yaml --region $(REGION) $(READINESS_FLAGS)
 
@@ -132,7 +135,7 @@ deploy: setup readiness build
 	cargo build --quiet --bin orderbroker
 	$(ORDERBROKER) preflight --template template.yaml --region $(REGION) $(PREFLIGHT_FLAGS)
 	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ))"; \
-	$(SAM) deploy --parameter-overrides "$$OVERRIDES"
+	$(SAM) deploy --region $(REGION) --parameter-overrides "$$OVERRIDES"
 	$(SAM) remote invoke MarketWarmupFunction --stack-name "$$($(ORDERBROKER) samconfig stack-name)" \
 	  --region $(REGION) --event-file events/market-warmup-deploy.json
 

@@ -7,8 +7,12 @@ type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A failed AWS call: the operation (`service:Action`, or `Action` where the caller's context
 /// names the service), what it acted on, and the SDK error itself as the source.
+///
+/// Its text is one line: operation, resource, cause (the service's code and message, or the
+/// kind of failure and its innermost cause: "dispatch failure: Connection refused"). The SDK's
+/// full error context is [`AwsError::detail`] (`orderbroker --debug` prints it).
 #[derive(Debug, thiserror::Error)]
-#[error("{operation}{}: {}", resource.as_deref().map(|r| format!(" {r}")).unwrap_or_default(), DisplayErrorContext(source.as_ref()))]
+#[error("{operation}{}: {}", resource.as_deref().map(|r| format!(" {r}")).unwrap_or_default(), self.cause())]
 pub struct AwsError {
     operation: &'static str,
     resource: Option<String>,
@@ -51,6 +55,33 @@ impl AwsError {
     /// The service's error message, when it answered.
     pub fn message(&self) -> Option<&str> {
         self.message.as_deref()
+    }
+
+    /// The cause in a few words: `Code: message` when the service answered, else the failure's
+    /// kind and its innermost source.
+    pub fn cause(&self) -> String {
+        if let Some(code) = &self.code {
+            return match &self.message {
+                Some(m) => format!("{code}: {m}"),
+                None => code.clone(),
+            };
+        }
+        let mut texts: Vec<String> = Vec::new();
+        let mut current: Option<&(dyn std::error::Error + 'static)> = Some(self.source.as_ref());
+        while let Some(e) = current {
+            texts.push(e.to_string());
+            current = e.source();
+        }
+        match (texts.first(), texts.last()) {
+            (Some(first), Some(last)) if first != last => format!("{first}: {last}"),
+            (Some(first), _) => first.clone(),
+            _ => "unknown error".into(),
+        }
+    }
+
+    /// The SDK's full error context (every source, with its debug form): for `--debug`.
+    pub fn detail(&self) -> String {
+        DisplayErrorContext(self.source.as_ref()).to_string()
     }
 
     /// No credentials could be loaded (nothing was sent). The SDK reports this as a dispatch

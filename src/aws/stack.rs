@@ -20,7 +20,8 @@ pub enum StackError {
     MissingOutput { stack: String, output: String },
     #[error("stack {0} returned no template body")]
     NoTemplate(String),
-    #[error(transparent)]
+    // Not transparent: the AwsError itself stays in the source chain (exit code 3).
+    #[error("{0}")]
     Aws(#[from] AwsError),
 }
 

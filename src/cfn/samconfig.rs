@@ -16,8 +16,15 @@ pub enum SamConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("samconfig is not valid TOML: {0}")]
+    /// toml's own text starts "TOML parse error at line N".
+    #[error("{0}")]
     Toml(#[from] toml::de::Error),
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: Box<SamConfigError>,
+    },
     #[error("samconfig has no [{env}.deploy.parameters] table")]
     NoDeployParameters { env: String },
     #[error("samconfig {field}: expected KEY=VALUE pairs, found {found:?}")]
@@ -73,7 +80,10 @@ impl SamConfig {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, env)
+        Self::parse(&text, env).map_err(|e| SamConfigError::File {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })
     }
 
     /// The config environment this was read for.

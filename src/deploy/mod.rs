@@ -74,10 +74,11 @@ pub enum DeployError {
     #[error("task definition {arn}: {why}")]
     TaskDefinition { arn: String, why: String },
     /// An AWS call failed (the SDK error is the source).
-    #[error(transparent)]
+    // Not transparent: the AwsError itself stays in the source chain (exit code 3).
+    #[error("{0}")]
     Aws(#[from] crate::aws::AwsError),
     /// The stack is missing, unreadable, or lacks an output.
-    #[error(transparent)]
+    #[error("{0}")]
     Stack(#[from] crate::aws::stack::StackError),
     /// An AWS answer lacked what it must carry (an id, a value).
     #[error("{0}")]

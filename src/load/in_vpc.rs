@@ -23,7 +23,7 @@ use crate::load::{merge, LoadReport, LoadRequest};
 pub enum InVpcError {
     #[error("the segment request cannot be encoded: {0}")]
     Request(#[source] serde_json::Error),
-    #[error(transparent)]
+    #[error("{0}")]
     Invoke(#[from] AwsError),
     #[error("{function} failed ({kind}): {message}")]
     Function {

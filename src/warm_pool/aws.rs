@@ -24,7 +24,8 @@ pub enum PoolError {
     Config(String),
     #[error("warm-pool settings in {parameter} are not valid: {message}")]
     Settings { parameter: String, message: String },
-    #[error(transparent)]
+    // Not transparent: the AwsError itself stays in the source chain (exit code 3).
+    #[error("{0}")]
     Aws(#[from] AwsError),
 }
 

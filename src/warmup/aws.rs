@@ -31,7 +31,8 @@ pub enum WarmupError {
     Calendar(#[from] CalendarError),
     #[error(transparent)]
     Plan(#[from] PlanError),
-    #[error(transparent)]
+    // Not transparent: the AwsError itself stays in the source chain (exit code 3).
+    #[error("{0}")]
     Aws(#[from] AwsError),
     #[error("run finished with {} failed change(s): {}", .0.len(), .0.join("; "))]
     Partial(Vec<String>),

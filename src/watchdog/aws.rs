@@ -23,7 +23,8 @@ use crate::watchdog::{
 pub enum WatchdogError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error(transparent)]
+    // Not transparent: the AwsError itself stays in the source chain (exit code 3).
+    #[error("{0}")]
     Aws(#[from] AwsError),
 }
 

@@ -4,6 +4,7 @@
 
 mod appspec;
 mod calendar;
+mod cli_contract;
 mod custom_resource;
 mod deploy;
 mod gate_targets;

@@ -43,7 +43,10 @@ fn template() -> Template {
 fn params(extra: &[(&str, &str)]) -> BTreeMap<String, String> {
     let mut set: Vec<(String, String)> = vec![
         ("OrdersDbResourceId".into(), "prx-0123456789abcdef0".into()),
-        ("OrdersDbSecurityGroupId".into(), "sg-0123456789abcdef0".into()),
+        (
+            "OrdersDbSecurityGroupId".into(),
+            "sg-0123456789abcdef0".into(),
+        ),
         ("VpcId".into(), VPC.into()),
         ("PrivateSubnet1".into(), SUBNETS[0].into()),
         ("PrivateSubnet2".into(), SUBNETS[1].into()),
@@ -129,7 +132,10 @@ fn every_samconfig_placeholder_is_refused_by_name() {
     p.insert("VpcId".into(), "vpc-REPLACE".into());
     p.insert("OrdersDbSecurityGroupId".into(), "sg-REPLACE".into());
     let e = Needs::from_template(&template(), &p, "orderbroker", "us-east-2").unwrap_err();
-    assert!(e.to_string().contains("OrdersDbSecurityGroupId, VpcId"), "{e}");
+    assert!(
+        e.to_string().contains("OrdersDbSecurityGroupId, VpcId"),
+        "{e}"
+    );
     assert!(e.to_string().contains("OrdersDbSecurityGroupId"), "{e}");
     assert!(e.to_string().contains("placeholder"), "{e}");
 }

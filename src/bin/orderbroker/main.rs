@@ -3,6 +3,7 @@
 //! display in `terminal.rs`. All decisions are in the `orderbroker` library.
 
 mod commands;
+mod exit;
 mod shared;
 mod terminal;
 
@@ -22,6 +23,14 @@ use commands::*;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// On an error, print every cause and the AWS SDK's full error context
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Seconds one AWS call may take, retries included (1-300; each attempt at most 10 s,
+    /// each connect at most 3 s)
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = shared::OPERATION_TIMEOUT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    aws_timeout: u64,
 }
 
 #[derive(Subcommand)]
@@ -71,7 +80,11 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    restore_sigpipe();
+    let cli = Cli::parse();
+    shared::set_operation_timeout(cli.aws_timeout);
+    let debug = cli.debug;
+    let result = match cli.command {
         Command::Calendar(a) => calendar::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Appspec(a) => appspec::run(a).await,
@@ -86,7 +99,21 @@ async fn main() -> ExitCode {
         Command::Tags(c) => tags::run(c),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("orderbroker: {e:#}");
-        ExitCode::from(2)
+        if debug {
+            eprintln!("orderbroker: {}", exit::debug(&e));
+        } else {
+            eprintln!("orderbroker: {}", exit::one_line(&e));
+        }
+        exit::from(exit::code(&e))
     })
+}
+
+/// A closed pipe ends the process quietly, as it does for other Unix tools (`orderbroker calendar
+/// ... | head -1`): Rust ignores SIGPIPE, so `println!` would panic on EPIPE instead.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first in main, before any thread or I/O; SIG_DFL is a valid disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -1,6 +1,7 @@
 //! Arguments several commands share, and the SDK set-up of the AWS commands.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -26,14 +27,25 @@ impl ClosureArgs {
     }
 }
 
+/// Where an AWS command acts: region and profile.
+#[derive(Args, Clone, Default)]
+pub struct RegionArgs {
+    /// Region (default: samconfig.toml's when acting on its stack, else AWS_REGION or the
+    /// profile's region)
+    #[arg(long)]
+    pub region: Option<String>,
+    /// AWS profile (default: samconfig.toml's when acting on its stack, else AWS_PROFILE)
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
 #[derive(Args)]
 pub struct StackArgs {
     /// Stack name (default: stack_name in samconfig.toml)
     #[arg(long, env = "ORDERBROKER_STACK")]
     pub stack: Option<String>,
-    /// Region
-    #[arg(long, default_value = "us-east-2", env = "AWS_REGION")]
-    pub region: String,
+    #[command(flatten)]
+    pub target: RegionArgs,
     /// samconfig file the stack name and parameters come from
     #[arg(long, default_value = "samconfig.toml")]
     pub samconfig: PathBuf,
@@ -53,15 +65,198 @@ impl StackArgs {
                 .to_string()),
         }
     }
+
+    /// The stack, region and profile this command acts on, with the SDK configuration for
+    /// them; prints the account and region on stderr (the banner).
+    pub async fn connect(&self) -> Result<Session> {
+        let (name, place) = self.place().await?;
+        Session::open(place, Some(name)).await
+    }
+
+    /// The stack name and where it is, without calling AWS.
+    pub async fn place(&self) -> Result<(String, Place)> {
+        let name = self.name()?;
+        let samconfig = if self.stack.is_none() {
+            SamConfig::load(&self.samconfig, &self.config_env).ok()
+        } else {
+            None
+        };
+        Ok((
+            name,
+            resolve(&self.target, samconfig.as_ref(), &self.samconfig).await?,
+        ))
+    }
+}
+
+/// A resolved region and profile, and where the region came from.
+#[derive(Debug, Clone)]
+pub struct Place {
+    pub region: String,
+    pub profile: Option<String>,
+    pub source: String,
+}
+
+/// Region precedence (README, "Where a command acts"): `--region` > samconfig's region (when
+/// acting on samconfig's stack) > `AWS_REGION` / `AWS_DEFAULT_REGION` > the profile's region.
+/// Profile: `--profile` > samconfig's > `AWS_PROFILE`. `AWS_REGION` disagreeing with samconfig
+/// is said on stderr.
+pub async fn resolve(
+    args: &RegionArgs,
+    samconfig: Option<&SamConfig>,
+    samconfig_path: &std::path::Path,
+) -> Result<Place> {
+    let profile = args.profile.clone().or_else(|| {
+        samconfig
+            .and_then(|c| c.get_str("profile"))
+            .map(str::to_string)
+    });
+    if let Some(r) = &args.region {
+        return Ok(Place {
+            region: r.clone(),
+            profile,
+            source: "--region".into(),
+        });
+    }
+    if let Some(r) = samconfig.and_then(|c| c.get_str("region")) {
+        if let Ok(env) = std::env::var("AWS_REGION") {
+            if env != r {
+                eprintln!(
+                    "orderbroker: AWS_REGION={env} ignored: {} deploys this stack to {r} (pass --region to act elsewhere)",
+                    samconfig_path.display()
+                );
+            }
+        }
+        return Ok(Place {
+            region: r.to_string(),
+            profile,
+            source: samconfig_path.display().to_string(),
+        });
+    }
+    let mut chain = aws_config::default_provider::region::DefaultRegionChain::builder();
+    if let Some(p) = &profile {
+        chain = chain.profile_name(p);
+    }
+    match chain.build().region().await {
+        Some(r) => Ok(Place {
+            region: r.to_string(),
+            profile,
+            source: "AWS_REGION or the profile".into(),
+        }),
+        None => {
+            anyhow::bail!("no region: pass --region, set AWS_REGION, or give the profile a region")
+        }
+    }
+}
+
+/// An SDK configuration for one place, its account known.
+pub struct Session {
+    pub name: Option<String>,
+    pub region: String,
+    pub sdk: aws_config::SdkConfig,
+}
+
+impl Session {
+    /// Builds the SDK configuration (with the CLI's timeouts), asks STS who we are and prints
+    /// `orderbroker: account A, region R (source)[, stack S]` on stderr.
+    pub async fn open(place: Place, name: Option<String>) -> Result<Self> {
+        let sdk = sdk_for(&place).await;
+        let identity = aws_sdk_sts::Client::new(&sdk)
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(|e| orderbroker::aws::AwsError::new("sts:GetCallerIdentity", e));
+        let account = match identity {
+            Ok(o) => o.account().unwrap_or("?").to_string(),
+            Err(e) if e.is_missing_credentials() => {
+                return Err(orderbroker::aws::stack::StackError::NoCredentials(e).into())
+            }
+            Err(e) if e.code().is_none() => {
+                let region = place.region.clone();
+                return Err(anyhow::Error::new(e).context(format!(
+                    "AWS cannot be reached in {region} (network, proxy or endpoint; each call is bounded by --aws-timeout)"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        eprintln!(
+            "orderbroker: account {account}, region {} ({}){}",
+            place.region,
+            place.source,
+            name.as_deref()
+                .map(|n| format!(", stack {n}"))
+                .unwrap_or_default()
+        );
+        Ok(Session {
+            name,
+            region: place.region,
+            sdk,
+        })
+    }
+
+    /// The stack name (commands that act on a stack always have one).
+    pub fn stack(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+}
+
+/// The CLI's bounds on every AWS call (`--aws-timeout` sets the operation bound; the others
+/// follow from it): connect 3 s, each attempt 10 s, the whole operation with its retries 30 s.
+pub struct Timeouts {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+static OPERATION_TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+
+/// Default bound of one AWS operation, retries included.
+pub const OPERATION_TIMEOUT_SECONDS: u64 = 30;
+/// Default bound of one attempt.
+pub const ATTEMPT_TIMEOUT_SECONDS: u64 = 10;
+/// Default bound of a TCP+TLS connect.
+pub const CONNECT_TIMEOUT_SECONDS: u64 = 3;
+
+/// Sets the operation bound for this process (`--aws-timeout`); call once, before any SDK use.
+pub fn set_operation_timeout(seconds: u64) {
+    let _ = OPERATION_TIMEOUT.set(Duration::from_secs(seconds));
+}
+
+pub fn timeouts() -> Timeouts {
+    let operation = *OPERATION_TIMEOUT
+        .get()
+        .unwrap_or(&Duration::from_secs(OPERATION_TIMEOUT_SECONDS));
+    Timeouts {
+        connect: Duration::from_secs(CONNECT_TIMEOUT_SECONDS).min(operation),
+        attempt: Duration::from_secs(ATTEMPT_TIMEOUT_SECONDS).min(operation),
+        operation,
+    }
+}
+
+async fn sdk_for(place: &Place) -> aws_config::SdkConfig {
+    let t = timeouts();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(place.region.clone()))
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(t.connect)
+                .read_timeout(t.attempt)
+                .operation_attempt_timeout(t.attempt)
+                .operation_timeout(t.operation)
+                .build(),
+        );
+    if let Some(p) = &place.profile {
+        loader = loader.profile_name(p);
+    }
+    loader.load().await
 }
 
 #[derive(Args)]
 pub struct WaitArgs {
-    /// Seconds between polls of CodeDeploy
-    #[arg(long, default_value_t = 5)]
+    /// Seconds between polls of CodeDeploy (1-300)
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub poll_seconds: u64,
-    /// Stop waiting after this many minutes (the deployment goes on; exit 1)
-    #[arg(long, default_value_t = 60)]
+    /// Stop waiting after this many minutes, 1-1440 (the deployment goes on; exit 4)
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
     pub timeout_minutes: u64,
 }
 
@@ -96,15 +291,7 @@ pub fn parse_set(set: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// The SDK configuration (standard credential chain) for one region.
-pub async fn sdk(region: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_string()))
-        .load()
-        .await
-}
-
-/// The deploy commands' clients for one region.
-pub async fn clients(region: &str) -> orderbroker::deploy::aws::Clients {
-    orderbroker::deploy::aws::Clients::new(&sdk(region).await)
+/// The deploy commands' clients for one session.
+pub fn clients(session: &Session) -> orderbroker::deploy::aws::Clients {
+    orderbroker::deploy::aws::Clients::new(&session.sdk)
 }

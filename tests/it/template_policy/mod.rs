@@ -187,6 +187,11 @@ fn function_statements(f: &Resource<'_>) -> Vec<Value> {
         .into_iter()
         .flatten()
         .filter(|p| p["PolicyName"] == "handler")
-        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .collect()
 }

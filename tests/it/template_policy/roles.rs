@@ -260,7 +260,11 @@ fn every_function_runs_as_its_own_role_writing_only_its_log_group_traces_and_que
             panic!("{}: logs to a log group of its own", f.id);
         });
         let group = group["Ref"].as_str().unwrap();
-        let writes = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:CreateLogGroup"];
+        let writes = [
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:CreateLogGroup",
+        ];
         for s in sts.iter().filter(|s| {
             as_list(&s["Action"])
                 .iter()

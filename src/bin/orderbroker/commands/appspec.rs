@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::shared::{sdk, StackArgs};
+use crate::shared::StackArgs;
 
 #[derive(Args)]
 pub struct AppspecArgs {
@@ -33,9 +33,9 @@ pub async fn run(args: AppspecArgs) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read {}", path.display()))?,
         )?,
         None => {
-            let name = args.stack.name()?;
-            let cfn = aws_sdk_cloudformation::Client::new(&sdk(&args.stack.region).await);
-            orderbroker::aws::stack::require_stack(&cfn, &name, &args.stack.region)
+            let session = args.stack.connect().await?;
+            let cfn = aws_sdk_cloudformation::Client::new(&session.sdk);
+            orderbroker::aws::stack::require_stack(&cfn, session.stack(), &session.region)
                 .await?
                 .outputs
         }

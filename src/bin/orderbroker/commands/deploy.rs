@@ -9,6 +9,7 @@ use clap::Args;
 use orderbroker::deploy::aws::{self, DeployRequest, Progress};
 use orderbroker::deploy::schedule_from_parameters;
 
+use crate::exit;
 use crate::shared::{clients, StackArgs, WaitArgs};
 use crate::terminal::Terminal;
 
@@ -35,7 +36,7 @@ pub struct DeployArgs {
     #[arg(long)]
     override_alarms: bool,
     /// Minutes a deployment needs to move traffic: refused when a spike window starts within them
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(0..=1440))]
     window_margin_minutes: i64,
     /// Print the result as JSON on stdout (progress goes to stderr)
     #[arg(long)]
@@ -47,12 +48,14 @@ pub struct DeployArgs {
 }
 
 pub async fn run(args: DeployArgs) -> Result<ExitCode> {
-    let name = args.stack.name()?;
-    let c = clients(&args.stack.region).await;
+    // Local input first: a bad image is said before any AWS call.
+    orderbroker::deploy::parse_image(&args.image)?;
+    let session = args.stack.connect().await?;
+    let name = session.stack().to_string();
+    let c = clients(&session);
     let mut out = Terminal::new(args.json);
     let stack =
-        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &args.stack.region)
-            .await?;
+        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &session.region).await?;
     let (calendar, settings) = schedule_from_parameters(&stack.parameters)?;
     let req = DeployRequest {
         arch: args.arch.clone(),
@@ -74,7 +77,8 @@ pub async fn run(args: DeployArgs) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&result)?);
     }
     Ok(match &result.outcome {
-        Some(o) if !o.succeeded() => ExitCode::from(1),
+        Some(orderbroker::deploy::Outcome::TimedOut { .. }) => exit::from(exit::WAITED),
+        Some(o) if !o.succeeded() => exit::from(exit::REFUSED),
         _ => ExitCode::SUCCESS,
     })
 }

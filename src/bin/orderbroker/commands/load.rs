@@ -10,7 +10,7 @@ use clap::Args;
 use orderbroker::load::in_vpc::{run_via_function, Segments, SEGMENT_LEAD};
 use orderbroker::load::{self, LoadRequest};
 
-use crate::shared::{sdk, StackArgs};
+use crate::shared::StackArgs;
 
 #[derive(Args)]
 pub struct LoadArgs {
@@ -61,10 +61,11 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     let cfg = req.config()?;
     let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
     let report = if args.in_vpc {
-        let name = args.stack.name()?;
-        let sdk = sdk(&args.stack.region).await;
+        let session = args.stack.connect().await?;
+        let sdk = session.sdk.clone();
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
-        let stack = orderbroker::aws::stack::require_stack(&cfn, &name, &args.stack.region).await?;
+        let stack =
+            orderbroker::aws::stack::require_stack(&cfn, session.stack(), &session.region).await?;
         let function = stack.output("LoadGeneratorFunctionName")?.to_string();
         let segment = std::time::Duration::from_secs(args.segment_seconds.clamp(10, 840));
         // No automatic retry (a retried Invoke re-runs a segment), TCP keepalive, a read

@@ -24,7 +24,7 @@ pub struct PreflightArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
     /// Minutes a stack update may take: refused when a spike window starts within them
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(0..=1440))]
     window_margin_minutes: i64,
     /// Update anyway (each refusal is still printed)
     #[arg(long)]
@@ -34,7 +34,6 @@ pub struct PreflightArgs {
 }
 
 pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
-    let name = args.stack.name()?;
     let new_t = Template::load(&args.template)?;
     let extra = parse_set(&args.set)?;
     let new_overrides: BTreeMap<String, String> =
@@ -44,7 +43,9 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
             .collect();
     let (calendar, settings) =
         schedule_from_parameters(&effective_parameters(&new_t, &new_overrides))?;
-    let c = clients(&args.stack.region).await;
+    let session = args.stack.connect().await?;
+    let name = session.stack().to_string();
+    let c = clients(&session);
     let deployed = orderbroker::preflight::aws::read_deployed(&c, &name, &mut |n| {
         println!("preflight: note: {n}")
     })

@@ -15,7 +15,7 @@ use orderbroker::preflight::effective_parameters;
 use orderbroker::readiness::aws::{run as check, Options, ReadinessClients};
 use orderbroker::readiness::{render, Needs};
 
-use crate::shared::{parse_set, sdk, StackArgs};
+use crate::shared::{parse_set, Session, StackArgs};
 
 #[derive(Args)]
 pub struct ReadinessArgs {
@@ -42,7 +42,6 @@ pub struct ReadinessArgs {
 /// Exit codes: 0 every check passed, 1 a check failed, 2 bad input (template, samconfig, a
 /// parameter), 3 AWS could not be asked (no credentials, unreachable).
 pub async fn run(args: ReadinessArgs) -> Result<ExitCode> {
-    let name = args.stack.name()?;
     let template = Template::load(&args.template)?;
     let extra = parse_set(&args.set)?;
     let overrides: BTreeMap<String, String> =
@@ -51,14 +50,16 @@ pub async fn run(args: ReadinessArgs) -> Result<ExitCode> {
             .into_iter()
             .collect();
     let params = effective_parameters(&template, &overrides);
+    let (name, place) = args.stack.place().await?;
     let needs =
-        Needs::from_template(&template, &params, &name, &args.stack.region).with_context(|| {
+        Needs::from_template(&template, &params, &name, &place.region).with_context(|| {
             format!(
                 "{}: the parameters cannot be checked",
                 args.samconfig_name()
             )
         })?;
-    let c = ReadinessClients::new(&sdk(&args.stack.region).await);
+    let session = Session::open(place, Some(name)).await?;
+    let c = ReadinessClients::new(&session.sdk);
     let opts = Options {
         create_service_linked_role: args.create_service_linked_role,
         settle: Duration::from_secs(args.settle_seconds),

@@ -8,6 +8,7 @@ use clap::Args;
 
 use orderbroker::deploy::aws::{self, Progress};
 
+use crate::exit;
 use crate::shared::{clients, StackArgs, WaitArgs};
 use crate::terminal::Terminal;
 
@@ -23,12 +24,12 @@ pub struct RollbackArgs {
 }
 
 pub async fn run(args: RollbackArgs) -> Result<ExitCode> {
-    let name = args.stack.name()?;
-    let c = clients(&args.stack.region).await;
+    let session = args.stack.connect().await?;
+    let name = session.stack().to_string();
+    let c = clients(&session);
     let mut out = Terminal::new(false);
     let stack =
-        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &args.stack.region)
-            .await?;
+        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &session.region).await?;
     let r = aws::rollback(
         &c,
         &stack,
@@ -39,6 +40,9 @@ pub async fn run(args: RollbackArgs) -> Result<ExitCode> {
     )
     .await?;
     out.line(&r.outcome.describe());
+    if matches!(r.outcome, orderbroker::deploy::Outcome::TimedOut { .. }) {
+        return Ok(exit::from(exit::WAITED));
+    }
     if r.holds_all_traffic {
         out.line(&format!(
             "the previous version serves all production traffic: {}",

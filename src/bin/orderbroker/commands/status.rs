@@ -21,12 +21,12 @@ pub struct StatusArgs {
 }
 
 pub async fn run(args: StatusArgs) -> Result<ExitCode> {
-    let name = args.stack.name()?;
-    let c = clients(&args.stack.region).await;
+    let session = args.stack.connect().await?;
+    let name = session.stack().to_string();
+    let c = clients(&session);
     let now = chrono::Utc::now();
     let stack =
-        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &args.stack.region)
-            .await?;
+        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &session.region).await?;
     let v = orderbroker::deploy::aws::status(&c, &stack, now, &Settings::default().action_prefix)
         .await?;
     if args.json {

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use orderbroker::warm_pool::aws::{measure, parse_settings, ServiceConfig};
 use orderbroker::warm_pool::{self, ModelInputs};
 
-use crate::shared::sdk;
+use crate::shared::{resolve, RegionArgs, Session};
 
 #[derive(Subcommand)]
 pub enum WarmPoolCommand {
@@ -31,9 +31,8 @@ pub struct RecommendArgs {
     /// ECS service (outputs ServiceName)
     #[arg(long, requires = "cluster")]
     service: Option<String>,
-    /// Region
-    #[arg(long, default_value = "us-east-2")]
-    region: String,
+    #[command(flatten)]
+    target: RegionArgs,
     /// Scaling target CPU % (the template's CpuTargetValue): one task's capacity
     #[arg(long, default_value_t = 60.0)]
     cpu_target: f64,
@@ -79,7 +78,8 @@ async fn recommend(args: RecommendArgs) -> Result<ExitCode> {
                 history_days: 10,
                 running_to_healthy_seconds: args.running_to_healthy,
             };
-            let sdk = sdk(&args.region).await;
+            let place = resolve(&args.target, None, std::path::Path::new("")).await?;
+            let sdk = Session::open(place, None).await?.sdk;
             measure(
                 &aws_sdk_ecs::Client::new(&sdk),
                 &aws_sdk_cloudwatch::Client::new(&sdk),
