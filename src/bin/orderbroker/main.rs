@@ -47,8 +47,8 @@ enum Command {
     /// Roll out a new image through CodeDeploy blue/green: pre-flight (image platform, no
     /// deployment in progress, spike windows, Fargate vCPU quota), register the derived
     /// task-definition revision, create the deployment, and with --wait follow it (and its
-    /// rollback) to the end. Exit 0 = succeeded (or created, without --wait); 1 = failed or
-    /// rolled back; 2 = refused or an error before anything changed
+    /// rollback) to the end. Exit 0 = succeeded (or created, without --wait); 1 = refused,
+    /// failed or rolled back; 2 = bad input; 3 = AWS error; 4 = gave up waiting (docs/cli.md)
     Deploy(deploy::DeployArgs),
     /// Stop the named (or the in-progress) deployment with automatic rollback and wait until the
     /// previous version serves all production traffic

@@ -359,6 +359,32 @@ async fn the_quota_check_refuses_a_deployment_whose_peak_does_not_fit() {
 }
 
 #[tokio::test]
+async fn force_gets_past_an_unreadable_quota_as_its_help_says() {
+    let denied = || World {
+        quota_denied: true,
+        ..World::default()
+    };
+    let (r, calls, _) = run(denied(), request(eleven())).await;
+    let e = r.unwrap_err();
+    assert!(
+        e.to_string().contains("servicequotas:GetServiceQuota"),
+        "names the call: {e}"
+    );
+    assert!(calls.registered.lock().unwrap().is_empty());
+    let mut req = request(eleven());
+    req.force = true;
+    let (r, calls, lines) = run(denied(), req).await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(calls.registered.lock().unwrap().len(), 1);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("--force: deploying despite") && l.contains("GetServiceQuota")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
 async fn override_alarms_ignores_only_the_firing_alarms_and_says_so() {
     let w = World {
         firing: vec!["ob-5xx"],

@@ -10,6 +10,8 @@ pub(super) struct World {
     pub(super) active: Vec<String>,
     pub(super) desired: i32,
     pub(super) quota: f64,
+    /// servicequotas:GetServiceQuota is denied (a missing permission).
+    pub(super) quota_denied: bool,
     pub(super) usage: Option<f64>,
     /// Status sequence of GetDeployment per deployment id (the last repeats).
     pub(super) statuses: HashMap<String, Vec<&'static str>>,
@@ -33,6 +35,7 @@ impl Default for World {
             active: Vec::new(),
             desired: 6,
             quota: 400.0,
+            quota_denied: false,
             usage: Some(120.0),
             statuses: HashMap::from([(
                 "d-NEW".to_string(),
@@ -337,18 +340,28 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
     ];
 
     let quota = w.quota;
-    let sq_rules = vec![mock!(sq::Client::get_service_quota)
-        .match_requests(|r| r.service_code() == Some("fargate"))
-        .then_compute_output(move |r| {
-            sq::operation::get_service_quota::GetServiceQuotaOutput::builder()
-                .quota(
-                    sq::types::ServiceQuota::builder()
-                        .set_quota_code(r.quota_code().map(str::to_string))
-                        .value(quota)
-                        .build(),
-                )
-                .build()
-        })];
+    let sq_rules = vec![if w.quota_denied {
+        mock!(sq::Client::get_service_quota).then_error(|| {
+            sq::operation::get_service_quota::GetServiceQuotaError::AccessDeniedException(
+                sq::types::error::AccessDeniedException::builder()
+                    .message("not authorized to perform: servicequotas:GetServiceQuota")
+                    .build(),
+            )
+        })
+    } else {
+        mock!(sq::Client::get_service_quota)
+            .match_requests(|r| r.service_code() == Some("fargate"))
+            .then_compute_output(move |r| {
+                sq::operation::get_service_quota::GetServiceQuotaOutput::builder()
+                    .quota(
+                        sq::types::ServiceQuota::builder()
+                            .set_quota_code(r.quota_code().map(str::to_string))
+                            .value(quota)
+                            .build(),
+                    )
+                    .build()
+            })
+    }];
 
     let usage = w.usage;
     let firing = w.firing.clone();
