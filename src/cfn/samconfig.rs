@@ -40,6 +40,10 @@ pub enum SamConfigError {
          remove CostCenter from parameter_overrides, the tag is its only source"
     )]
     CostCenterConflict { param: String, tag: String },
+    #[error(
+        "--set CostCenter={value:?} disagrees with the stack tag CostCenter={tag:?}, its only source: change the tag in samconfig.toml instead"
+    )]
+    CostCenterSet { value: String, tag: String },
     #[error("value for {key} contains a double quote, which sam cannot pass through: {value:?}")]
     Unquotable { key: String, value: String },
 }
@@ -126,6 +130,12 @@ impl SamConfig {
         }
         upsert(&mut out, "CostCenter", &cost_center);
         for (k, v) in extra {
+            if k == "CostCenter" && *v != cost_center {
+                return Err(SamConfigError::CostCenterSet {
+                    value: v.clone(),
+                    tag: cost_center,
+                });
+            }
             upsert(&mut out, k, v);
         }
         Ok(out)

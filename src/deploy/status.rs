@@ -18,6 +18,32 @@ pub struct StatusView {
     pub max: Option<i32>,
     pub actions: Vec<PlannedAction>,
     pub next_action: Option<PlannedAction>,
+    /// Why the service is degraded ([`degradations`]); empty when it is not.
+    pub degraded: Vec<String>,
+}
+
+/// Why the service is degraded: fewer tasks running than desired, fewer than the scaling
+/// floor, no task at all. `status --check` exits 1 on any (docs/cli.md).
+pub fn degradations(v: &StatusView) -> Vec<String> {
+    let mut out = Vec::new();
+    if v.running < v.desired {
+        out.push(format!(
+            "{} of {} desired tasks running ({} pending)",
+            v.running, v.desired, v.pending
+        ));
+    }
+    if let Some(min) = v.min {
+        if v.running < min {
+            out.push(format!(
+                "{} tasks running, below MinCapacity {min}",
+                v.running
+            ));
+        }
+    }
+    if v.running == 0 && v.desired == 0 {
+        out.push("no task is running or desired".into());
+    }
+    out
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

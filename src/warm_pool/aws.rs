@@ -159,19 +159,22 @@ pub fn parse_settings_with_start(
         obj.entry("default_start_seconds")
             .or_insert(serde_json::json!(start));
     }
-    let s: PoolSettings = serde_json::from_value(doc).map_err(|e| bad(e.to_string()))?;
-    if s.min > s.max {
-        return Err(PoolError::Settings {
-            parameter: parameter.into(),
-            message: format!("min {} is above max {}", s.min, s.max),
+    let s: PoolSettings = serde_json::from_value(doc.clone()).map_err(|e| {
+        // serde's message names the type, not the key: find the key that fails alone.
+        let key = doc.as_object().and_then(|o| {
+            o.iter().find_map(|(k, v)| {
+                let one = serde_json::json!({ k: v });
+                serde_json::from_value::<PoolSettings>(one)
+                    .is_err()
+                    .then(|| k.clone())
+            })
         });
-    }
-    if !(1.0..=5.0).contains(&s.safety_factor) {
-        return Err(PoolError::Settings {
-            parameter: parameter.into(),
-            message: format!("safety_factor {} is not within 1.0-5.0", s.safety_factor),
-        });
-    }
+        bad(match key {
+            Some(k) => format!("{k}: {e}"),
+            None => e.to_string(),
+        })
+    })?;
+    s.validate().map_err(bad)?;
     Ok(s)
 }
 

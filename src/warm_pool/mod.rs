@@ -96,6 +96,53 @@ impl Default for PoolSettings {
     }
 }
 
+/// The largest N and min/max the settings may name: the template's MaxTasks bound.
+pub const MAX_STANDBY: u32 = 500;
+
+/// `value` must be finite and within `range`; the message names `name`.
+fn within(name: &str, value: f64, range: std::ops::RangeInclusive<f64>) -> Result<(), String> {
+    if value.is_finite() && range.contains(&value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} {value} is not within {}-{}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+impl PoolSettings {
+    /// Every field within its range (the CLI's `--settings` and `--input`, and the function's
+    /// SSM parameter, all go through this): a value outside one is refused, never clamped.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.min > self.max {
+            return Err(format!("min {} is above max {}", self.min, self.max));
+        }
+        if self.max > MAX_STANDBY {
+            return Err(format!("max {} is above {MAX_STANDBY}", self.max));
+        }
+        within("safety_factor", self.safety_factor, 1.0..=5.0)?;
+        within(
+            "default_start_seconds",
+            self.default_start_seconds,
+            1.0..=900.0,
+        )?;
+        within("reaction_seconds", self.reaction_seconds, 0.0..=3600.0)?;
+        within("start_percentile", self.start_percentile, 1.0..=100.0)?;
+        if self.min_step > MAX_STANDBY {
+            return Err(format!("min_step {} is above {MAX_STANDBY}", self.min_step));
+        }
+        if !(0..=1440).contains(&self.min_interval_minutes) {
+            return Err(format!(
+                "min_interval_minutes {} is not within 0-1440",
+                self.min_interval_minutes
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything the model is made from.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ModelInputs {
@@ -111,6 +158,39 @@ pub struct ModelInputs {
     /// What one task carries at the scaling target (TargetValue, in task percent).
     pub per_task_capacity: f64,
     pub settings: PoolSettings,
+}
+
+impl ModelInputs {
+    /// The settings and every number the model reads, each within its range (a file given to
+    /// `warm-pool recommend --input` is refused on the first one out of range, by name).
+    pub fn validate(&self) -> Result<(), String> {
+        self.settings
+            .validate()
+            .map_err(|e| format!("settings: {e}"))?;
+        // ALB HealthyThresholdCount is 2-10 and the interval 5-300 s (ELB API reference).
+        if !(2..=10).contains(&self.healthy_threshold) {
+            return Err(format!(
+                "healthy_threshold {} is not within 2-10",
+                self.healthy_threshold
+            ));
+        }
+        if !(5..=300).contains(&self.health_interval_seconds) {
+            return Err(format!(
+                "health_interval_seconds {} is not within 5-300",
+                self.health_interval_seconds
+            ));
+        }
+        within(
+            "running_to_healthy_seconds",
+            self.running_to_healthy_seconds,
+            0.0..=900.0,
+        )?;
+        within("per_task_capacity", self.per_task_capacity, 1.0..=100.0)?;
+        for p in &self.load {
+            within("a load value", p.value, 0.0..=1e9)?;
+        }
+        Ok(())
+    }
 }
 
 /// N, with its inputs and reasoning.

@@ -314,10 +314,15 @@ pub fn plan(i: &Inputs<'_>) -> Result<Plan, PlanError> {
         ));
         restore_floor = i.bounds.max;
     }
-    if i.overrides.manual_floor.is_some() {
-        notes.push(format!(
+    match i.overrides.manual_floor {
+        Some(m) if m <= i.bounds.baseline_min => notes.push(format!(
+            "manual floor {m} changes nothing: at or below the normal floor {}",
+            i.bounds.baseline_min
+        )),
+        Some(_) => notes.push(format!(
             "manual floor {manual} in force for every window and restore"
-        ));
+        )),
+        None => {}
     }
 
     let windows: Vec<WindowPlan> = i

@@ -249,3 +249,50 @@ fn a_bad_samconfig_is_named_once() {
     );
     assert_eq!(err.matches("TOML").count(), 1, "said once: {err}");
 }
+
+#[test]
+fn input_that_would_be_ignored_or_overrides_a_single_source_is_refused_by_name() {
+    let run = |args: &[&str]| {
+        orderbroker()
+            .current_dir(root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["samconfig", "overrides", "--set", "CostCenter=OTHER"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("CostCenter") && err.contains("stack tag"),
+        "{err}"
+    );
+    // The tag's own value is no conflict.
+    let tag = String::from_utf8(run(&["samconfig", "tags"]).stdout).unwrap();
+    let value = tag
+        .split("CostCenter=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let same = format!("CostCenter={value}");
+    assert!(run(&["samconfig", "overrides", "--set", &same])
+        .status
+        .success());
+    let out = run(&["samconfig", "overrides", "--set", "=value"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("non-empty KEY"), "{err}");
+    let outputs = root().join("events/describe-stacks-deployed.json");
+    let out = run(&[
+        "appspec",
+        "--task-definition",
+        "arn:aws:ecs:us-east-2:111122223333:task-definition/x:1",
+        "--outputs",
+        outputs.to_str().unwrap(),
+        "--stack",
+        "other",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--stack/ORDERBROKER_STACK ignored"));
+}

@@ -356,3 +356,144 @@ fn the_recommend_cli_explains_the_worked_example() {
     );
     assert!(text.contains("replacements arrive after 340 s"), "{text}");
 }
+
+/// Every numeric settings field at extreme values: each is refused by name or accepted, and an
+/// accepted document never panics the model (the CLI's `--settings` and the function's SSM
+/// parameter share this parser).
+#[test]
+fn every_settings_field_is_bounded_at_extreme_values() {
+    use orderbroker::warm_pool::aws::parse_settings;
+    let fields = [
+        "min",
+        "max",
+        "safety_factor",
+        "default_start_seconds",
+        "reaction_seconds",
+        "start_percentile",
+        "min_step",
+        "min_interval_minutes",
+    ];
+    let extremes = [
+        "-1e300", "-1", "0", "0.5", "1", "90", "100", "101", "5000", "1e19", "1e300",
+    ];
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/warm-pool-model-input.json");
+    let base: orderbroker::warm_pool::ModelInputs =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let mut accepted = 0;
+    for field in fields {
+        for x in extremes {
+            let doc = format!("{{\"{field}\": {x}}}");
+            match parse_settings("/p", &doc) {
+                Ok(s) => {
+                    accepted += 1;
+                    s.validate().unwrap();
+                    let mut i = base.clone();
+                    i.settings = s;
+                    let r = orderbroker::warm_pool::recommend(&i);
+                    assert!(r.n <= orderbroker::warm_pool::MAX_STANDBY, "{doc}");
+                }
+                Err(e) => assert!(e.to_string().contains(field), "{doc}: {e}"),
+            }
+        }
+    }
+    assert!(accepted > 0 && accepted < fields.len() * extremes.len());
+    for refused in [
+        r#"{"reaction_seconds": -1e300}"#,
+        r#"{"default_start_seconds": 0}"#,
+        r#"{"start_percentile": 500}"#,
+        r#"{"safety_factor": -2}"#,
+        r#"{"min": 5, "max": 2}"#,
+        r#"{"max": 100000}"#,
+    ] {
+        assert!(parse_settings("/p", refused).is_err(), "{refused}");
+    }
+}
+
+#[tokio::test]
+async fn settings_out_of_range_keep_the_last_value_as_other_bad_input_does() {
+    let p = Published::default();
+    let r = run(
+        &clients(
+            World {
+                settings: r#"{"reaction_seconds": -1e300}"#,
+                history: vec![(1, 7.0)],
+                load: ramp(),
+                ecs_fails: false,
+            },
+            &p,
+        ),
+        &cfg(),
+        now(),
+    )
+    .await;
+    assert_eq!(standby(&p), vec![7.0]);
+    assert!(
+        r.degraded.iter().any(|d| d.contains("reaction_seconds")),
+        "{:?}",
+        r.degraded
+    );
+}
+
+#[test]
+fn the_recommend_cli_refuses_nonsense_input_and_flags_an_input_file_would_ignore() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("events/warm-pool-model-input.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("ob-wp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases: [(&str, serde_json::Value, &str); 5] = [
+        (
+            "safety",
+            serde_json::json!({"safety_factor": -1.0}),
+            "safety_factor",
+        ),
+        (
+            "minmax",
+            serde_json::json!({"min": 9, "max": 2}),
+            "min 9 is above max 2",
+        ),
+        (
+            "pct",
+            serde_json::json!({"start_percentile": 500.0}),
+            "start_percentile",
+        ),
+        (
+            "reaction",
+            serde_json::json!({"reaction_seconds": -1e300}),
+            "reaction_seconds",
+        ),
+        ("capacity", serde_json::json!({}), "per_task_capacity"),
+    ];
+    for (name, settings, says) in cases {
+        v["settings"] = settings;
+        if name == "capacity" {
+            v["per_task_capacity"] = serde_json::json!(0.0);
+        }
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, v.to_string()).unwrap();
+        let out = crate::support::orderbroker()
+            .args(["warm-pool", "recommend", "--input"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(says), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    for flag in [
+        &["--cpu-target", "50"][..],
+        &["--settings", "{}"],
+        &["--healthy-threshold", "3"],
+    ] {
+        let out = crate::support::orderbroker()
+            .args(["warm-pool", "recommend", "--input"])
+            .arg(&file)
+            .args(flag)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{flag:?}: {err}");
+    }
+}

@@ -404,5 +404,76 @@ fn plan_cli_prints_the_day_offline() {
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&holiday.stdout).unwrap();
     assert_eq!(v["trading"], false);
-    assert_eq!(v["reason"], "Thanksgiving Day");
+    assert_eq!(v["closed_reason"], "Thanksgiving Day");
+    assert!(v["plan"].is_null());
+    // One shape for every day: the same keys on a trading day.
+    let trading = crate::support::orderbroker()
+        .args(["plan", "--date", "2026-11-27", "--json"])
+        .env_remove("MARKET_CLOSURES")
+        .output()
+        .unwrap();
+    let t: serde_json::Value = serde_json::from_slice(&trading.stdout).unwrap();
+    let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&t), keys(&v));
+    assert_eq!(t["trading"], true);
+    assert!(t["plan"]["windows"].is_array());
+}
+
+#[test]
+fn plan_refuses_a_forecast_for_another_day_and_nonsense_bounds_and_says_what_a_pause_means() {
+    let forecast = crate::support::root().join("events/predictive-forecast-2026-11-30.json");
+    let run = |args: &[&str]| {
+        crate::support::orderbroker()
+            .args(args)
+            .env_remove("MARKET_CLOSURES")
+            .output()
+            .unwrap()
+    };
+    let other_day = run(&[
+        "plan",
+        "--date",
+        "2026-12-02",
+        "--forecast",
+        forecast.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&other_day.stderr);
+    assert_eq!(other_day.status.code(), Some(2), "{err}");
+    assert!(err.contains("not 2026-12-02"), "{err}");
+    for bad in [&["--max", "0"][..], &["--baseline", "0"], &["--max", "-3"]] {
+        let mut args = vec!["plan", "--date", "2026-12-02"];
+        args.extend_from_slice(bad);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+    }
+    let dir = std::env::temp_dir().join(format!("ob-neg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let neg = dir.join("forecast.json");
+    std::fs::write(
+        &neg,
+        r#"{"CapacityForecast":{"Timestamps":["2026-12-02T14:00:00Z"],"Values":[-4.0]}}"#,
+    )
+    .unwrap();
+    let out = run(&[
+        "plan",
+        "--date",
+        "2026-12-02",
+        "--forecast",
+        neg.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("negative"), "{err}");
+    let paused = run(&[
+        "plan",
+        "--date",
+        "2026-12-02",
+        "--paused",
+        "--manual-floor",
+        "0",
+    ]);
+    let text = crate::support::succeeded(&paused);
+    assert!(text.contains("PAUSED"), "{text}");
+    assert!(text.contains("would raise MinCapacity"), "{text}");
+    assert!(!text.contains(": raise MinCapacity"), "{text}");
+    assert!(text.contains("manual floor 0 changes nothing"), "{text}");
 }

@@ -285,8 +285,9 @@ pub fn parse_set(set: &[String]) -> Result<Vec<(String, String)>> {
     set.iter()
         .map(|kv| {
             kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .with_context(|| format!("--set {kv:?}: expected KEY=VALUE"))
+                .filter(|(k, _)| !k.trim().is_empty())
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .with_context(|| format!("--set {kv:?}: expected KEY=VALUE with a non-empty KEY"))
         })
         .collect()
 }

@@ -70,17 +70,15 @@ pub async fn status(
         v.min = Some(t.min_capacity());
         v.max = Some(t.max_capacity());
     }
-    let mut token = None;
-    loop {
-        let page = c
-            .autoscaling
-            .describe_scheduled_actions()
-            .service_namespace(ServiceNamespace::Ecs)
-            .resource_id(&resource)
-            .set_next_token(token.take())
-            .send()
-            .await
-            .aws("application-autoscaling:DescribeScheduledActions")?;
+    let mut pages = c
+        .autoscaling
+        .describe_scheduled_actions()
+        .service_namespace(ServiceNamespace::Ecs)
+        .resource_id(&resource)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.aws("application-autoscaling:DescribeScheduledActions")?;
         for a in page.scheduled_actions() {
             if !a.scheduled_action_name().starts_with(action_prefix) {
                 continue;
@@ -94,12 +92,9 @@ pub async fn status(
                 });
             }
         }
-        match page.next_token() {
-            Some(t) if !t.is_empty() => token = Some(t.to_string()),
-            _ => break,
-        }
     }
     v.actions.sort_by_key(|a| a.at);
     v.next_action = v.actions.iter().find(|a| a.at > now).cloned();
+    v.degraded = crate::deploy::status::degradations(&v);
     Ok(v)
 }

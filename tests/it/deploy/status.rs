@@ -43,6 +43,31 @@ async fn status_reads_the_service_bounds_and_only_the_warm_ups_own_actions() {
         v.next_action.as_ref().unwrap().at,
         ny("2026-11-30", "10:00")
     );
+    // 6 running under a floor of 9: degraded (`status --check` exits 1).
+    assert_eq!(v.degraded, ["6 tasks running, below MinCapacity 9"]);
+}
+
+#[test]
+fn a_service_is_degraded_when_fewer_tasks_run_than_desired_or_the_floor() {
+    use orderbroker::deploy::status::{degradations, StatusView};
+    let view = |running, desired, min| StatusView {
+        running,
+        desired,
+        min,
+        ..StatusView::default()
+    };
+    assert!(degradations(&view(3, 3, Some(3))).is_empty());
+    assert_eq!(
+        degradations(&view(0, 3, Some(3))),
+        [
+            "0 of 3 desired tasks running (0 pending)",
+            "0 tasks running, below MinCapacity 3"
+        ]
+    );
+    assert_eq!(
+        degradations(&view(0, 0, None)),
+        ["no task is running or desired"]
+    );
 }
 
 #[test]
@@ -88,6 +113,7 @@ fn status_shows_the_deployment_task_sets_bounds_and_the_next_warm_up_action() {
         max: Some(30),
         actions: vec![done, next.clone()],
         next_action: Some(next),
+        degraded: vec![],
     };
     let text = render_status(&v, ny("2026-11-30", "09:25"));
     assert!(text.contains("deployment: none in progress"), "{text}");

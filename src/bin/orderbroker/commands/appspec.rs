@@ -27,6 +27,12 @@ pub struct AppspecArgs {
 
 pub async fn run(args: AppspecArgs) -> Result<ExitCode> {
     use orderbroker::deploy::appspec::{parse_outputs, render};
+    if let (Some(path), Some(_)) = (&args.outputs, &args.stack.stack) {
+        eprintln!(
+            "orderbroker: --stack/ORDERBROKER_STACK ignored: --outputs {} gives the outputs",
+            path.display()
+        );
+    }
     let outputs = match &args.outputs {
         Some(path) => parse_outputs(
             &std::fs::read_to_string(path)

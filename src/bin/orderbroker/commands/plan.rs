@@ -20,14 +20,14 @@ pub struct PlanArgs {
     /// it (JSON with CapacityForecast.Timestamps and .Values); without it the configured floor
     #[arg(long, value_name = "FILE")]
     forecast: Option<PathBuf>,
-    /// Normal MinCapacity (the template's MinTasks)
-    #[arg(long, default_value_t = 3)]
+    /// Normal MinCapacity (the template's MinTasks), 1-500
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=500))]
     baseline: u32,
-    /// MaxCapacity
-    #[arg(long, default_value_t = 30)]
+    /// MaxCapacity, 1-500
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=500))]
     max: u32,
-    /// Operator manual floor
-    #[arg(long)]
+    /// Operator manual floor, 0-500 (at or below the baseline it changes nothing)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=500))]
     manual_floor: Option<u32>,
     /// Operator pause switch
     #[arg(long)]
@@ -35,10 +35,12 @@ pub struct PlanArgs {
     /// Headroom factor over the forecast or history peak
     #[arg(long, default_value_t = Settings::default().safety_factor)]
     safety_factor: f64,
-    /// Floor with neither forecast nor history
-    #[arg(long, default_value_t = Settings::default().fallback_floor)]
+    /// Floor with neither forecast nor history, 1-500
+    #[arg(long, default_value_t = Settings::default().fallback_floor,
+          value_parser = clap::value_parser!(u32).range(1..=500))]
     fallback_floor: u32,
-    /// Print the plan as JSON
+    /// Print the day as JSON, one shape for every day: {date, trading, closed_reason, plan}
+    /// (`plan` null on a closed day)
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -62,7 +64,9 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
             if args.json {
                 println!(
                     "{}",
-                    serde_json::json!({"date": args.date, "trading": false, "reason": why, "windows": []})
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "date": args.date, "trading": false, "closed_reason": why, "plan": null
+                    }))?
                 );
             } else {
                 println!("{}: market closed ({why}): no capacity changes", args.date);
@@ -74,7 +78,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
             .context("a trading day has a session")?,
     };
     let forecast = match &args.forecast {
-        Some(path) => Some(read_forecast(path)?),
+        Some(path) => Some(read_forecast(path, args.date)?),
         None => None,
     };
     let now = orderbroker::calendar::local_instant(args.date, chrono::NaiveTime::MIN)?;
@@ -96,7 +100,12 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         settings: &settings,
     })?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&plan)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "date": args.date, "trading": true, "closed_reason": null, "plan": plan
+            }))?
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let tz = orderbroker::calendar::EXCHANGE_TZ;
@@ -112,9 +121,13 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
             ""
         }
     );
+    if plan.paused {
+        println!("  PAUSED by the operator: nothing is raised; what would be raised:");
+    }
+    let verb = if plan.paused { "would raise" } else { "raise" };
     for w in &plan.windows {
         println!(
-            "  {:<5} spike {}-{}: raise MinCapacity to {} at {}, restore {} at {}",
+            "  {:<5} spike {}-{}: {verb} MinCapacity to {} at {}, restore {} at {}",
             format!("{:?}", w.window.spike).to_lowercase(),
             hm(w.window.spike_start),
             hm(w.window.spike_end),
@@ -131,7 +144,9 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn read_forecast(path: &std::path::Path) -> Result<Forecast> {
+/// The forecast file, refused when it holds a negative or non-numeric value or does not cover
+/// `date` (New York day): a forecast for another day would silently fall back to the floor.
+fn read_forecast(path: &std::path::Path, date: chrono::NaiveDate) -> Result<Forecast> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read forecast {}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -152,7 +167,32 @@ fn read_forecast(path: &std::path::Path) -> Result<Forecast> {
         .as_array()
         .with_context(|| format!("{}: no CapacityForecast.Values list", path.display()))?
         .iter()
-        .map(|v| v.as_f64().context("a forecast value is not a number"))
+        .map(|v| {
+            let x = v.as_f64().with_context(|| {
+                format!("{}: forecast value {v} is not a number", path.display())
+            })?;
+            anyhow::ensure!(
+                x.is_finite() && x >= 0.0,
+                "{}: forecast value {x} is negative",
+                path.display()
+            );
+            Ok(x)
+        })
         .collect::<Result<Vec<_>>>()?;
+    let day_start = orderbroker::calendar::local_instant(date, chrono::NaiveTime::MIN)?;
+    let day_end = orderbroker::calendar::local_instant(
+        date.succ_opt().context("date out of range")?,
+        chrono::NaiveTime::MIN,
+    )?;
+    if !stamps.iter().any(|t| *t >= day_start && *t < day_end) {
+        let range = match (stamps.iter().min(), stamps.iter().max()) {
+            (Some(a), Some(b)) => format!("{} to {}", a.to_rfc3339(), b.to_rfc3339()),
+            _ => "nothing".into(),
+        };
+        anyhow::bail!(
+            "{}: the forecast covers {range}, not {date} (New York): give that day's forecast, or no --forecast for the configured floor",
+            path.display()
+        );
+    }
     Ok(Forecast::from_capacity(&stamps, &values)?)
 }

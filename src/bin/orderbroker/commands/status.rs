@@ -16,6 +16,10 @@ pub struct StatusArgs {
     /// Print as JSON
     #[arg(long)]
     json: bool,
+    /// Exit 1 when the service is degraded (fewer tasks running than desired or than
+    /// MinCapacity); without it, exit 0 whenever the status was reported
+    #[arg(long)]
+    check: bool,
     #[command(flatten)]
     stack: StackArgs,
 }
@@ -31,8 +35,15 @@ pub async fn run(args: StatusArgs) -> Result<ExitCode> {
         .await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&v)?);
-        return Ok(ExitCode::SUCCESS);
+    } else {
+        print!("{}", render_status(&v, now));
+        for d in &v.degraded {
+            println!("DEGRADED: {d}");
+        }
     }
-    print!("{}", render_status(&v, now));
-    Ok(ExitCode::SUCCESS)
+    Ok(if args.check && !v.degraded.is_empty() {
+        crate::exit::from(crate::exit::REFUSED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

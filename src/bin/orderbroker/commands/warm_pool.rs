@@ -33,20 +33,24 @@ pub struct RecommendArgs {
     service: Option<String>,
     #[command(flatten)]
     target: RegionArgs,
-    /// Scaling target CPU % (the template's CpuTargetValue): one task's capacity
-    #[arg(long, default_value_t = 60.0)]
+    /// Scaling target CPU % (the template's CpuTargetValue): one task's capacity (measuring
+    /// only: a file given with --input carries its own)
+    #[arg(long, default_value_t = 60.0, conflicts_with = "input")]
     cpu_target: f64,
-    /// Target-group healthy threshold and interval (the template uses 2 x 5 s)
-    #[arg(long, default_value_t = 2)]
+    /// Target-group healthy threshold (2-10) and interval (5-300 s); the template uses 2 x 5 s
+    #[arg(long, default_value_t = 2, conflicts_with = "input",
+          value_parser = clap::value_parser!(u32).range(2..=10))]
     healthy_threshold: u32,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, conflicts_with = "input",
+          value_parser = clap::value_parser!(u32).range(5..=300))]
     health_interval: u32,
     /// Declared RUNNING -> healthy seconds (the template's TaskRunningToHealthySeconds): part
     /// of the replacement time R
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, conflicts_with = "input")]
     running_to_healthy: f64,
-    /// Settings as JSON (min, max, safety_factor, ...), as in the SSM parameter
-    #[arg(long, default_value = "{}")]
+    /// Settings as JSON (min, max, safety_factor, ...), as in the SSM parameter (measuring only:
+    /// a file given with --input carries its own)
+    #[arg(long, default_value = "{}", conflicts_with = "input")]
     settings: String,
     /// Print the recommendation and its inputs as JSON
     #[arg(long)]
@@ -64,11 +68,23 @@ async fn recommend(args: RecommendArgs) -> Result<ExitCode> {
         (Some(path), _, _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("{} is not warm-pool model input", path.display()))?
+            let inputs: ModelInputs = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not warm-pool model input", path.display()))?;
+            inputs
+                .validate()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            inputs
         }
         (None, Some(cluster), Some(service)) => {
             let settings = parse_settings("--settings", &args.settings)?;
+            for (name, v, range) in [
+                ("--cpu-target", args.cpu_target, 1.0..=100.0),
+                ("--running-to-healthy", args.running_to_healthy, 0.0..=900.0),
+            ] {
+                if !(v.is_finite() && range.contains(&v)) {
+                    anyhow::bail!("{name} {v} is not within {}-{}", range.start(), range.end());
+                }
+            }
             let cfg = ServiceConfig {
                 cluster: cluster.clone(),
                 service: service.clone(),
