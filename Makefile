@@ -99,7 +99,7 @@ template-checks: cli
 	$(ORDERBROKER) tags check template.yaml
 	mkdir -p .aws-sam
 	$(TOOLS)/bin/python scripts/sam-translate.py template.yaml > .aws-sam/translated.json
-	$(ORDERBROKER) tags check .aws-sam/translated.json --without-stack-tags
+	$(ORDERBROKER) tags check .aws-sam/translated.json
 	$(CFN_LINT) template.yaml -a cfn_lint_serverless.rules
 	$(SAM) validate --lint --region $(REGION)
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet

@@ -344,12 +344,63 @@ fn cause(e: &reqwest::Error) -> String {
     )
 }
 
+/// Live counts of a run, for a progress display while it goes on.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub sent: std::sync::atomic::AtomicUsize,
+    pub succeeded: std::sync::atomic::AtomicUsize,
+    pub failed: std::sync::atomic::AtomicUsize,
+    pub dropped: std::sync::atomic::AtomicUsize,
+    pub not_sent: std::sync::atomic::AtomicUsize,
+}
+
+impl Counters {
+    fn count(&self, t: &Trade) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match t.outcome {
+            TradeOutcome::Succeeded => self.succeeded.fetch_add(1, Relaxed),
+            TradeOutcome::Failed => self.failed.fetch_add(1, Relaxed),
+            TradeOutcome::Dropped => self.dropped.fetch_add(1, Relaxed),
+            TradeOutcome::NotSent => self.not_sent.fetch_add(1, Relaxed),
+        };
+    }
+
+    /// `sent S, succeeded A, failed F, dropped D[, not sent N]`.
+    pub fn line(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let not_sent = self.not_sent.load(Relaxed);
+        format!(
+            "sent {}, succeeded {}, failed {}, dropped {}{}",
+            self.sent.load(Relaxed),
+            self.succeeded.load(Relaxed),
+            self.failed.load(Relaxed),
+            self.dropped.load(Relaxed),
+            if not_sent > 0 {
+                format!(", not sent {not_sent}")
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
 /// Runs the load; `stop` ends it early (orders not yet due are then not scheduled).
 pub async fn run(
     client: &reqwest::Client,
     cfg: &LoadConfig,
     run_id: &str,
     stop: Option<Arc<tokio::sync::Notify>>,
+) -> LoadReport {
+    run_counted(client, cfg, run_id, stop, &Counters::default()).await
+}
+
+/// [`run`], keeping `counters` current as orders go out and answers come back.
+pub async fn run_counted(
+    client: &reqwest::Client,
+    cfg: &LoadConfig,
+    run_id: &str,
+    stop: Option<Arc<tokio::sync::Notify>>,
+    counters: &Counters,
 ) -> LoadReport {
     use tokio::task::JoinSet;
     let total = scheduled_orders(cfg.rate, cfg.duration);
@@ -371,7 +422,9 @@ pub async fn run(
                     stopped = true;
                 }
                 Some(done) = set.join_next(), if !set.is_empty() => {
-                    trades.push(joined(done));
+                    let t = joined(done);
+                    counters.count(&t);
+                    trades.push(t);
                     continue;
                 }
                 _ = tokio::time::sleep_until(due) => {}
@@ -384,6 +437,9 @@ pub async fn run(
         let key = idempotency_key(run_id, index);
         let at = Utc::now();
         if set.len() >= cfg.max_in_flight {
+            counters
+                .not_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             trades.push(Trade {
                 index,
                 idempotency_key: key,
@@ -408,6 +464,9 @@ pub async fn run(
             req = req.header(k, v);
         }
         let target = cfg.target.clone();
+        counters
+            .sent
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         set.spawn(async move {
             let sent = Instant::now();
             let (outcome, status, cause) = match req.send().await {
@@ -436,7 +495,9 @@ pub async fn run(
         });
     }
     while let Some(done) = set.join_next().await {
-        trades.push(joined(done));
+        let t = joined(done);
+        counters.count(&t);
+        trades.push(t);
     }
     let mut cfg = cfg.clone();
     if stopped {

@@ -395,7 +395,7 @@ async fn the_cli_exits_non_zero_on_any_failure_and_writes_the_report() {
                     "20",
                     "--duration",
                     "1",
-                    "--json",
+                    "--report",
                 ])
                 .arg(&path)
                 .output()
@@ -465,4 +465,116 @@ async fn in_vpc_segments_are_never_retried_and_time_out_just_above_their_length(
         1,
         "exactly one attempt: {e:?}"
     );
+}
+
+/// The CLI `load` against `url` with `extra` arguments, on a blocking thread (the test's server
+/// runs on this runtime).
+async fn cli_load(url: String, extra: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        crate::support::orderbroker()
+            .args(["load", "--url", &url])
+            .args(extra)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_bad_target_or_report_path_is_refused_before_the_first_order() {
+    let ok: Behaviour = Arc::new(|_, n| (200, order_ok(n), Duration::ZERO));
+    let server = serve(ok).await;
+    let args = |more: &[&str]| {
+        let mut v: Vec<String> = ["--rate", "5", "--duration", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        v.extend(more.iter().map(|s| s.to_string()));
+        v
+    };
+    for (url, says) in [
+        (
+            "http://no-such-host.invalid",
+            "cannot resolve no-such-host.invalid",
+        ),
+        ("http://127.0.0.1:99999", "--url"),
+    ] {
+        let out = cli_load(url.into(), args(&[])).await;
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err}");
+        assert!(!err.contains("dropped"), "{url}: {err}");
+    }
+    let out = cli_load(
+        server.url.clone(),
+        args(&["--report", "/nonexistent-dir/report.json"]),
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--report /nonexistent-dir/report.json"),
+        "{err}"
+    );
+    assert!(server.seen.lock().unwrap().is_empty(), "no order was sent");
+}
+
+#[tokio::test]
+async fn progress_is_shown_while_it_runs_and_ctrl_c_still_writes_the_report() {
+    let ok: Behaviour = Arc::new(|_, n| (200, order_ok(n), Duration::ZERO));
+    let server = serve(ok).await;
+    // Progress: a line at least every 5 s (not a terminal here: plain lines on stderr).
+    let out = cli_load(
+        server.url.clone(),
+        ["--rate", "5", "--duration", "6"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("load: sent "), "{err}");
+    assert!(err.contains("of 30 scheduled"), "{err}");
+
+    // Ctrl-C after about a second of a 20 s run: stops, writes the report, exits 130.
+    let dir = std::env::temp_dir().join(format!("ob-int-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.json");
+    let (url, path) = (server.url.clone(), file.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        let child = crate::support::orderbroker()
+            .args([
+                "load",
+                "--url",
+                &url,
+                "--rate",
+                "10",
+                "--duration",
+                "20",
+                "--report",
+            ])
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        // SAFETY: signals a child process this test owns.
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+        }
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted (Ctrl-C)"), "{err}");
+    let report: LoadReport =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert!(report.sent > 0 && report.sent < 200, "{}", report.sent);
+    assert_eq!(report.dropped, 0);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -7,6 +7,7 @@
 //! | 2 | bad input: arguments, files, parameters, a stack that does not exist (clap's usage errors are 2 as well) |
 //! | 3 | AWS could not answer: no credentials, unreachable, timed out, access denied, a service error |
 //! | 4 | gave up waiting (`--timeout-minutes`): the deployment goes on |
+//! | 130 | interrupted (Ctrl-C); `load` writes its report first |
 //!
 //! An error's code comes from what is in its source chain; its text is printed on one line
 //! (each cause once), the SDK's full context only with `--debug`.
@@ -21,6 +22,8 @@ pub const REFUSED: u8 = 1;
 pub const INPUT: u8 = 2;
 pub const AWS: u8 = 3;
 pub const WAITED: u8 = 4;
+/// Ctrl-C (128 + SIGINT): `load` writes its report first.
+pub const INTERRUPTED: u8 = 130;
 
 /// The exit code of an error.
 pub fn code(e: &anyhow::Error) -> u8 {

@@ -21,6 +21,9 @@ pub struct AppspecArgs {
     /// map); without it, the outputs of the deployed stack
     #[arg(long, value_name = "FILE")]
     outputs: Option<PathBuf>,
+    /// Print the AppSpec as JSON (CodeDeploy takes either form)
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     stack: StackArgs,
 }
@@ -53,6 +56,12 @@ pub async fn run(args: AppspecArgs) -> Result<ExitCode> {
             .cloned()
             .context("give --arch: the stack has no CpuArchitecture output")?,
     };
-    print!("{}", render(&outputs, &args.task_definition, &arch)?);
+    let yaml = render(&outputs, &args.task_definition, &arch)?;
+    if args.json {
+        let v: serde_json::Value = serde_norway::from_str(&yaml)?;
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{yaml}");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,12 +15,30 @@ pub struct CalendarArgs {
     /// Last date (inclusive)
     #[arg(long, value_name = "YYYY-MM-DD")]
     to: chrono::NaiveDate,
+    /// Print a JSON list of {date, open, close} instead
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     closures: ClosureArgs,
 }
 
 pub fn run(args: CalendarArgs) -> Result<ExitCode> {
-    for s in args.closures.calendar()?.sessions(args.from, args.to)? {
+    let sessions = args.closures.calendar()?.sessions(args.from, args.to)?;
+    if args.json {
+        let list: Vec<_> = sessions
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "date": s.date,
+                    "open": s.open.format("%H:%M").to_string(),
+                    "close": s.close.format("%H:%M").to_string(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for s in sessions {
         println!(
             "{},{},{}",
             s.date,

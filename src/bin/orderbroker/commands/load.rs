@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -23,9 +25,13 @@ pub struct LoadArgs {
     /// Seconds
     #[arg(long)]
     duration: f64,
-    /// Write the full report (every failure and drop) to this JSON file
+    /// Write the full report (every failure and drop) to this JSON file; checked writable
+    /// before the first order, written on Ctrl-C too
     #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
+    report: Option<PathBuf>,
+    /// Print the full report as JSON on stdout (the summary and progress go to stderr)
+    #[arg(long)]
+    json: bool,
     /// Order path (the template's SyntheticOrderPath)
     #[arg(long, default_value = "/orders")]
     path: String,
@@ -39,9 +45,10 @@ pub struct LoadArgs {
     /// LoadGeneratorFunctionName), in segments; for an internal ALB
     #[arg(long)]
     in_vpc: bool,
-    /// Segment length with --in-vpc: one synchronous invocation each, silent until it ends, so
-    /// well under the 350 s a NAT gateway keeps an idle flow (the function's timeout is 900 s)
-    #[arg(long, default_value_t = 300)]
+    /// Segment length with --in-vpc, 10-840 s: one synchronous invocation each, silent until it
+    /// ends, so well under the 350 s a NAT gateway keeps an idle flow (the function's timeout is
+    /// 900 s). A running segment cannot be cancelled: Ctrl-C stops within this bound
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=840))]
     segment_seconds: u64,
     #[command(flatten)]
     stack: StackArgs,
@@ -59,7 +66,16 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         start_at_ms: None,
     };
     let cfg = req.config()?;
+    // The target and the report file are checked before the first order: a typo is an input
+    // error, not a run of "dropped trades", and no run is lost to an unwritable path.
+    check_target(&args.url, !args.in_vpc).await?;
+    if let Some(path) = &args.report {
+        std::fs::write(path, "{}")
+            .with_context(|| format!("--report {}: cannot write", path.display()))?;
+    }
     let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let interrupted = watch_ctrl_c(stop.clone(), args.in_vpc, args.segment_seconds);
     let report = if args.in_vpc {
         let session = args.stack.connect().await?;
         let sdk = session.sdk.clone();
@@ -67,7 +83,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         let stack =
             orderbroker::aws::stack::require_stack(&cfn, session.stack(), &session.region).await?;
         let function = stack.output("LoadGeneratorFunctionName")?.to_string();
-        let segment = std::time::Duration::from_secs(args.segment_seconds.clamp(10, 840));
+        let segment = std::time::Duration::from_secs(args.segment_seconds);
         // No automatic retry (a retried Invoke re-runs a segment), TCP keepalive, a read
         // timeout just above the segment.
         let lambda = orderbroker::load::in_vpc::lambda_client(&sdk, segment)?;
@@ -84,22 +100,137 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
                 segment,
                 lead: SEGMENT_LEAD,
             },
-            None,
+            Some(stop),
             &mut say,
         )
         .await?
     } else {
         let client = reqwest::Client::builder().build()?;
-        load::run(&client, &cfg, &run_id, None).await
+        let counters = Arc::new(load::Counters::default());
+        let ticker = progress(
+            counters.clone(),
+            load::scheduled_orders(cfg.rate, cfg.duration),
+        );
+        let report = load::run_counted(&client, &cfg, &run_id, Some(stop), &counters).await;
+        ticker.abort();
+        report
     };
-    print!("{}", report.summary());
-    if let Some(path) = &args.json {
+    let summary = report.summary();
+    if args.json {
+        eprint!("{summary}");
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{summary}");
+    }
+    if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("load: report written to {}", path.display());
+    }
+    if interrupted.load(Ordering::SeqCst) {
+        eprintln!("load: interrupted (Ctrl-C): the report covers the orders sent until then");
+        return Ok(ExitCode::from(crate::exit::INTERRUPTED));
     }
     Ok(if report.clean() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        crate::exit::from(crate::exit::REFUSED)
     })
+}
+
+/// The URL parses (scheme, host, a port within 1-65535) and, when sending from here, its host
+/// resolves.
+async fn check_target(url: &str, resolve: bool) -> Result<()> {
+    let parsed = reqwest::Url::parse(url).with_context(|| format!("--url {url:?}"))?;
+    let host = parsed
+        .host_str()
+        .with_context(|| format!("--url {url:?} has no host"))?;
+    let port = parsed
+        .port_or_known_default()
+        .with_context(|| format!("--url {url:?} has no port"))?;
+    if resolve {
+        let found = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tokio::net::lookup_host((host, port)),
+        )
+        .await
+        .with_context(|| format!("--url {url:?}: resolving {host} took more than 10 s"))?
+        .with_context(|| format!("--url {url:?}: cannot resolve {host}"))?;
+        anyhow::ensure!(
+            found.count() > 0,
+            "--url {url:?}: {host} resolves to no address"
+        );
+    }
+    Ok(())
+}
+
+/// A progress line on stderr every 5 s (rewritten in place, with a bar, on a terminal).
+fn progress(counters: Arc<load::Counters>, scheduled: usize) -> tokio::task::JoinHandle<()> {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let sent = counters.sent.load(Ordering::Relaxed);
+            let line = format!("load: {} of {scheduled} scheduled", counters.line());
+            if tty {
+                let width = 30;
+                let done = (sent * width)
+                    .checked_div(scheduled)
+                    .unwrap_or(width)
+                    .min(width);
+                eprint!(
+                    "\r\x1b[K[{}{}] {line}",
+                    "#".repeat(done),
+                    ".".repeat(width - done)
+                );
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    })
+}
+
+static CTRL_C: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_ctrl_c(_: libc::c_int) {
+    CTRL_C.store(true, Ordering::SeqCst);
+}
+
+/// The first Ctrl-C stops the run (the report is still written); a second one ends the process
+/// at once. Returns whether it was pressed.
+fn watch_ctrl_c(stop: Arc<tokio::sync::Notify>, in_vpc: bool, segment: u64) -> Arc<AtomicBool> {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_ctrl_c as *const () as libc::sighandler_t);
+    }
+    let pressed = Arc::new(AtomicBool::new(false));
+    let flag = pressed.clone();
+    // Detached: it ends at the first Ctrl-C, or with the process.
+    drop(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if CTRL_C.load(Ordering::SeqCst) {
+                flag.store(true, Ordering::SeqCst);
+                // SAFETY: restores the default disposition: the next Ctrl-C ends the process.
+                unsafe {
+                    libc::signal(libc::SIGINT, libc::SIG_DFL);
+                }
+                if in_vpc {
+                    let until = chrono::Utc::now() + chrono::Duration::seconds(segment as i64);
+                    eprintln!(
+                        "\nload: Ctrl-C: no new segment starts; a running segment cannot be cancelled and keeps sending until {} at the latest ({segment} s); the report follows when it ends (Ctrl-C again: quit now, no report)",
+                        until.format("%H:%M:%SZ")
+                    );
+                } else {
+                    eprintln!("\nload: Ctrl-C: stopping; answers in flight are awaited, then the report (Ctrl-C again: quit now, no report)");
+                }
+                stop.notify_one();
+                return;
+            }
+        }
+    }));
+    pressed
 }

@@ -29,6 +29,9 @@ pub struct PreflightArgs {
     /// Update anyway (each refusal is still printed)
     #[arg(long)]
     force: bool,
+    /// Print the verdict as JSON: {stack, region, passed, forced, refusals, notes}
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     stack: StackArgs,
 }
@@ -46,10 +49,9 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
     let session = args.stack.connect().await?;
     let name = session.stack().to_string();
     let c = clients(&session);
-    let deployed = orderbroker::preflight::aws::read_deployed(&c, &name, &mut |n| {
-        println!("preflight: note: {n}")
-    })
-    .await?;
+    let mut read_notes = Vec::new();
+    let deployed =
+        orderbroker::preflight::aws::read_deployed(&c, &name, &mut |n| read_notes.push(n)).await?;
     let old = match &deployed {
         Some(d) => Some((
             Template::parse(&d.template_body).context("the deployed template cannot be read")?,
@@ -68,26 +70,48 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
         settings: &settings,
         span: chrono::Duration::minutes(args.window_margin_minutes),
     })?;
-    for n in &report.notes {
+    let notes: Vec<String> = read_notes.into_iter().chain(report.notes.clone()).collect();
+    let code = if report.passed() || args.force {
+        ExitCode::SUCCESS
+    } else {
+        crate::exit::from(crate::exit::REFUSED)
+    };
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "stack": name,
+                "region": session.region,
+                "passed": report.passed(),
+                "forced": args.force && !report.passed(),
+                "refusals": report.refusals,
+                "notes": notes,
+            }))?
+        );
+        return Ok(code);
+    }
+    for n in &notes {
         println!("preflight: note: {n}");
     }
     for r in &report.refusals {
         println!("preflight: REFUSED {}: {}", r.what, r.why);
     }
     if report.passed() {
-        println!("preflight: stack {name}: the update is safe to deploy");
-        Ok(ExitCode::SUCCESS)
+        println!(
+            "preflight: stack {name} in {}: the update is safe to deploy",
+            session.region
+        );
     } else if args.force {
         println!(
             "preflight: --force: deploying despite {} refusal(s)",
             report.refusals.len()
         );
-        Ok(ExitCode::SUCCESS)
     } else {
         println!(
-            "preflight: stack {name}: {} refusal(s); fix them or rerun with --force (make deploy PREFLIGHT_FLAGS=--force)",
+            "preflight: stack {name} in {}: {} refusal(s); fix them or rerun with --force (make deploy PREFLIGHT_FLAGS=--force)",
+            session.region,
             report.refusals.len()
         );
-        Ok(ExitCode::from(1))
     }
+    Ok(code)
 }

@@ -17,6 +17,9 @@ pub struct RollbackArgs {
     /// Deployment id (default: the one in progress)
     #[arg(long, value_name = "ID")]
     deployment: Option<String>,
+    /// Print the result as JSON on stdout (progress goes to stderr)
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     stack: StackArgs,
     #[command(flatten)]
@@ -27,7 +30,7 @@ pub async fn run(args: RollbackArgs) -> Result<ExitCode> {
     let session = args.stack.connect().await?;
     let name = session.stack().to_string();
     let c = clients(&session);
-    let mut out = Terminal::new(false);
+    let mut out = Terminal::new(args.json);
     let stack =
         orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &session.region).await?;
     let r = aws::rollback(
@@ -40,6 +43,9 @@ pub async fn run(args: RollbackArgs) -> Result<ExitCode> {
     )
     .await?;
     out.line(&r.outcome.describe());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    }
     if matches!(r.outcome, orderbroker::deploy::Outcome::TimedOut { .. }) {
         return Ok(exit::from(exit::WAITED));
     }

@@ -28,16 +28,25 @@ pub enum SamconfigCommand {
         /// Extra KEY=VALUE, added or replacing (repeatable)
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
+        /// Print a JSON object {KEY: VALUE} instead
+        #[arg(long)]
+        json: bool,
     },
     /// Print the stack tags as a --tags value
     Tags {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print a JSON object {KEY: VALUE} instead
+        #[arg(long)]
+        json: bool,
     },
     /// Print the stack name
     StackName {
         #[command(flatten)]
         config: ConfigArgs,
+        /// Print {"stack_name": NAME} instead
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -47,6 +56,7 @@ pub fn run(cmd: SamconfigCommand) -> Result<ExitCode> {
             config,
             template,
             set,
+            json,
         } => {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;
             let extra = parse_set(&set)?;
@@ -61,19 +71,36 @@ pub fn run(cmd: SamconfigCommand) -> Result<ExitCode> {
                     None => pairs.push((k, v)),
                 }
             }
-            println!("{}", render_pairs(&pairs)?);
+            print_pairs(&pairs, json)?;
         }
-        SamconfigCommand::Tags { config } => {
+        SamconfigCommand::Tags { config, json } => {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;
-            println!("{}", render_pairs(&c.stack_tags()?)?);
+            print_pairs(&c.stack_tags()?, json)?;
         }
-        SamconfigCommand::StackName { config } => {
+        SamconfigCommand::StackName { config, json } => {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;
             let name = c
                 .get_str("stack_name")
                 .context("samconfig has no stack_name")?;
-            println!("{name}");
+            if json {
+                println!("{}", serde_json::json!({ "stack_name": name }));
+            } else {
+                println!("{name}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_pairs(pairs: &[(String, String)], json: bool) -> Result<()> {
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&map)?);
+    } else {
+        println!("{}", render_pairs(pairs)?);
+    }
+    Ok(())
 }

@@ -14,16 +14,21 @@ use crate::shared::ConfigArgs;
 
 #[derive(Subcommand)]
 pub enum TagsCommand {
-    /// Fail (exit 1) when any resource of the template would deploy without the three tags
+    /// Fail (exit 1) when any resource of the template would deploy without the three tags.
+    /// Strict by default: every resource must tag itself
     Check {
         /// Template to check
         #[arg(default_value = "template.yaml")]
         template: PathBuf,
         #[command(flatten)]
         config: ConfigArgs,
-        /// Ignore samconfig's stack tags: every resource must tag itself
+        /// Count samconfig's stack tags as applied (CloudFormation propagates them to most
+        /// resources it creates): lenient, for a template that relies on them
         #[arg(long)]
-        without_stack_tags: bool,
+        with_stack_tags: bool,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -31,15 +36,34 @@ pub fn run(cmd: TagsCommand) -> Result<ExitCode> {
     let TagsCommand::Check {
         template,
         config,
-        without_stack_tags,
+        with_stack_tags,
+        json,
     } = cmd;
     let t = Template::load(&template)?;
-    let stack_tags = if without_stack_tags {
-        Vec::new()
-    } else {
+    let stack_tags = if with_stack_tags {
         SamConfig::load(&config.samconfig, &config.config_env)?.stack_tags()?
+    } else {
+        Vec::new()
     };
     let report = check_template(&t, &stack_tags);
+    let code = if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        crate::exit::from(crate::exit::REFUSED)
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "template": template.display().to_string(),
+                "strict": !with_stack_tags,
+                "compliant": report.compliant,
+                "not_taggable": report.not_in_template,
+                "findings": report.findings.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+            }))?
+        );
+        return Ok(code);
+    }
     println!(
         "{}: {} resources tagged, {} not taggable in CloudFormation (left to the tag-enforcer), {} findings",
         template.display(),
@@ -50,9 +74,5 @@ pub fn run(cmd: TagsCommand) -> Result<ExitCode> {
     for f in &report.findings {
         println!("  {f}");
     }
-    Ok(if report.is_clean() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(code)
 }
