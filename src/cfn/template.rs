@@ -27,6 +27,12 @@ pub enum TemplateError {
     NoResources,
     #[error("resource {0} has no Type")]
     NoType(String),
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: Box<TemplateError>,
+    },
 }
 
 /// Short-form tags CloudFormation (and its Rules section) understands.
@@ -99,7 +105,10 @@ impl Template {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text)
+        Self::parse(&text).map_err(|e| TemplateError::File {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })
     }
 
     /// The whole normalised document.

@@ -296,3 +296,54 @@ fn input_that_would_be_ignored_or_overrides_a_single_source_is_refused_by_name()
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("--stack/ORDERBROKER_STACK ignored"));
 }
+
+/// The exit-code table in docs/cli.md is the one the CLI uses, and each offline outcome gets
+/// its row's code.
+#[test]
+fn every_command_exits_by_the_one_table() {
+    let doc = std::fs::read_to_string(root().join("docs/cli.md")).unwrap();
+    let documented: Vec<u8> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert_eq!(documented, [0, 1, 2, 3, 4, 130], "{doc}");
+
+    let dir = std::env::temp_dir().join(format!("ob-exit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let untagged = dir.join("untagged.yaml");
+    std::fs::write(
+        &untagged,
+        "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n    Properties: {}\n",
+    )
+    .unwrap();
+    let bad_yaml = dir.join("bad.yaml");
+    std::fs::write(&bad_yaml, "Resources: [\n").unwrap();
+    let run = |args: &[&str]| {
+        orderbroker()
+            .current_dir(root())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (
+            vec!["calendar", "--from", "2026-12-01", "--to", "2026-12-02"],
+            0,
+        ),
+        (vec!["tags", "check", "template.yaml"], 0),
+        (vec!["tags", "check", untagged.to_str().unwrap()], 1),
+        (vec!["tags", "check", bad_yaml.to_str().unwrap()], 2),
+        (vec!["plan", "--date", "2026-12-02", "--max", "0"], 2),
+        (vec!["nonsense-command"], 2),
+        (vec!["deploy", "--image", "nginx:latest"], 2),
+    ];
+    for (args, code) in cases {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+    }
+    // A YAML error names the file, once.
+    let err = stderr(&run(&["tags", "check", bad_yaml.to_str().unwrap()]));
+    assert!(err.contains(&bad_yaml.display().to_string()), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
