@@ -19,13 +19,16 @@ use crate::warmup::{
 
 /// Metric namespace and names the warm-up publishes.
 pub const COVERAGE_METRIC: &str = "NextSpikeCovered";
+/// Declared events skipped in a run (a non-trading day, a bad time or floor): each also a
+/// warning in the report; the other events and the rest of the plan still apply.
+pub const EVENTS_SKIPPED_METRIC: &str = "EventsSkipped";
 
 /// What can go wrong in a run.
 #[derive(Debug, thiserror::Error)]
 pub enum WarmupError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error("operator overrides in {parameter} are not valid JSON of the form {{\"paused\": bool, \"manual_floor\": n}}: {message}")]
+    #[error("operator overrides in {parameter} are not valid JSON of the form {{\"paused\": bool, \"manual_floor\": n, \"events\": [...]}}: {message}")]
     Overrides { parameter: String, message: String },
     #[error(transparent)]
     Calendar(#[from] CalendarError),
@@ -151,6 +154,8 @@ pub struct RunReport {
     pub next_spike_covered: bool,
     pub notes: Vec<String>,
     pub errors: Vec<String>,
+    /// Declared events skipped, each with why.
+    pub events_skipped: Vec<String>,
 }
 
 /// One warm-up run at `now`.
@@ -251,6 +256,17 @@ pub async fn run(
     };
     report.history_samples = history.len();
 
+    let (events, skipped) = warmup::events::plan_events(
+        &calendar,
+        &ahead,
+        &overrides.events,
+        crate::calendar::local_date(now),
+    )?;
+    for why in &skipped {
+        tracing::warn!(event = %why, "declared market event skipped");
+        report.notes.push(format!("WARNING: event skipped: {why}"));
+    }
+    report.events_skipped = skipped;
     let plan = warmup::plan(&warmup::Inputs {
         now,
         sessions: &ahead,
@@ -263,6 +279,7 @@ pub async fn run(
         },
         overrides: &overrides,
         settings: &cfg.settings,
+        events: &events,
     })?;
     report.paused = plan.paused;
     report.floor_now = plan.floor_now;
@@ -355,7 +372,14 @@ pub async fn run(
     }
 
     report.next_spike_covered = next_spike_covered(&plan, &in_place);
-    if let Err(e) = publish_coverage(&clients.cloudwatch, cfg, report.next_spike_covered).await {
+    if let Err(e) = publish_coverage(
+        &clients.cloudwatch,
+        cfg,
+        report.next_spike_covered,
+        report.events_skipped.len(),
+    )
+    .await
+    {
         report.errors.push(e.to_string());
     }
     if report.errors.is_empty() {
@@ -440,13 +464,17 @@ async fn publish_coverage(
     cw: &aws_sdk_cloudwatch::Client,
     cfg: &WarmupConfig,
     covered: bool,
+    skipped: usize,
 ) -> Result<(), WarmupError> {
     let value = if covered { 1.0 } else { 0.0 };
     crate::aws::cloudwatch::put_stack_metrics(
         cw,
         &cfg.metrics_namespace,
         &cfg.stack,
-        &[(COVERAGE_METRIC, value, StandardUnit::Count)],
+        &[
+            (COVERAGE_METRIC, value, StandardUnit::Count),
+            (EVENTS_SKIPPED_METRIC, skipped as f64, StandardUnit::Count),
+        ],
     )
     .await
     .map_err(WarmupError::from)

@@ -9,11 +9,13 @@
 //! This is the one place that adds headroom (the safety factor) for scheduled spikes.
 
 pub mod aws;
+pub mod events;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::calendar::{Session, EXCHANGE_TZ};
+use crate::calendar::{local_instant, Session, EXCHANGE_TZ};
+use events::{Event, EventFloor};
 
 /// Tunables, with the defaults the template sets.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +81,10 @@ pub struct Overrides {
     /// A floor every window and every restore respects (e.g. during an incident).
     #[serde(default)]
     pub manual_floor: Option<u32>,
+    /// Declared market events ([`events::DeclaredEvent`]), kept as raw JSON so that one bad
+    /// event is skipped alone (the function) or refused by name (the CLI).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<serde_json::Value>,
 }
 
 /// The scalable target's bounds.
@@ -137,13 +143,16 @@ pub struct Sample {
 pub enum Spike {
     Open,
     Close,
+    /// A declared market event's own window (FOMC, CPI, payrolls, ...).
+    Event,
 }
 
 impl Spike {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Spike::Open => "open",
             Spike::Close => "close",
+            Spike::Event => "event",
         }
     }
 }
@@ -210,6 +219,8 @@ pub enum FloorSource {
     History { peak: f64, sessions: usize },
     /// Neither: the configured floor.
     Configured,
+    /// A declared event's floor (fixed, or a multiple of the day's open or close floor).
+    Event,
 }
 
 /// The plan for one window.
@@ -269,6 +280,8 @@ pub struct Inputs<'a> {
     pub bounds: Bounds,
     pub overrides: &'a Overrides,
     pub settings: &'a Settings,
+    /// Market events ahead, checked ([`events::recurring`], [`events::check_declared`]).
+    pub events: &'a [Event],
 }
 
 fn validate(i: &Inputs<'_>) -> Result<(), PlanError> {
@@ -328,9 +341,8 @@ pub fn plan(i: &Inputs<'_>) -> Result<Plan, PlanError> {
     let windows: Vec<WindowPlan> = i
         .sessions
         .iter()
-        .flat_map(|session| windows(session, s))
-        .filter(|w| w.restore_at > i.now)
-        .map(|w| window_plan(w, i, restore_floor))
+        .flat_map(|session| session_windows(session, i, restore_floor))
+        .filter(|w| w.window.restore_at > i.now)
         .collect();
 
     if i.overrides.paused {
@@ -448,6 +460,111 @@ fn window_plan(w: Window, i: &Inputs<'_>, restore_floor: u32) -> WindowPlan {
     }
 }
 
+/// A session's windows: the open and the close; each recurring event (triple witching, month
+/// end) raises the close floor; each declared event is a window of its own with the same lead.
+/// Overlapping windows are merged into one, the higher floor winning, and the reason says so.
+fn session_windows(session: &Session, i: &Inputs<'_>, restore_floor: u32) -> Vec<WindowPlan> {
+    let s = i.settings;
+    let [open, close] = windows(session, s);
+    let open = window_plan(open, i, restore_floor);
+    let mut close = window_plan(close, i, restore_floor);
+    let (open_floor, close_floor) = (open.floor, close.floor);
+    let ahead = Duration::minutes(s.lead_minutes) + Duration::seconds(s.task_start_seconds);
+    let mut all = vec![open];
+    for e in i.events.iter().filter(|e| e.date == session.date) {
+        let (raw, how) = match e.floor {
+            EventFloor::Fixed(f) => (f, format!("floor {f}")),
+            EventFloor::Multiple { factor, of } => {
+                let base = if of == Spike::Open {
+                    open_floor
+                } else {
+                    close_floor
+                };
+                let v = scaled(f64::from(base), factor);
+                (
+                    v,
+                    format!("{factor} x the {} floor {base} = {v}", of.as_str()),
+                )
+            }
+        };
+        let floor = raw.max(restore_floor).min(i.bounds.max);
+        let capped = if raw > i.bounds.max {
+            format!(" (CLAMPED to MaxCapacity {})", i.bounds.max)
+        } else {
+            String::new()
+        };
+        match (e.start, e.end) {
+            (Some(start), Some(end)) => {
+                let (Ok(start), Ok(end)) = (
+                    local_instant(session.date, start),
+                    local_instant(session.date, end),
+                ) else {
+                    continue;
+                };
+                all.push(WindowPlan {
+                    window: Window {
+                        session: session.date,
+                        spike: Spike::Event,
+                        spike_start: start,
+                        spike_end: end,
+                        raise_at: floor_minute(start - ahead),
+                        restore_at: end,
+                    },
+                    floor,
+                    source: FloorSource::Event,
+                    reason: format!("event: {}: {how}{capped}", e.reason),
+                });
+            }
+            _ if floor > close.floor => {
+                close.reason = format!(
+                    "{}; {}: {how}{capped}, raises it to {floor}",
+                    close.reason, e.reason
+                );
+                close.floor = floor;
+            }
+            _ => {
+                close.reason = format!("{}; {}: {how}, not above it", close.reason, e.reason);
+            }
+        }
+    }
+    all.push(close);
+    merge_overlapping(all)
+}
+
+/// Windows of one session sorted by raise time, each overlapping pair merged into one that
+/// spans both with the higher floor.
+fn merge_overlapping(mut all: Vec<WindowPlan>) -> Vec<WindowPlan> {
+    all.sort_by_key(|w| w.window.raise_at);
+    let hm = |t: DateTime<Utc>| t.with_timezone(&EXCHANGE_TZ).format("%H:%M").to_string();
+    let mut out: Vec<WindowPlan> = Vec::new();
+    for w in all {
+        match out.last_mut() {
+            Some(last) if w.window.raise_at < last.window.restore_at => {
+                let floor = last.floor.max(w.floor);
+                last.reason = format!(
+                    "{}; merged with the overlapping {} window {}-{} ({}; floor {}): the higher floor {floor} applies",
+                    last.reason,
+                    w.window.spike.as_str(),
+                    hm(w.window.spike_start),
+                    hm(w.window.spike_end),
+                    w.reason,
+                    w.floor
+                );
+                if w.floor > last.floor {
+                    last.source = w.source;
+                }
+                last.floor = floor;
+                last.window.raise_at = last.window.raise_at.min(w.window.raise_at);
+                last.window.spike_start = last.window.spike_start.min(w.window.spike_start);
+                last.window.spike_end = last.window.spike_end.max(w.window.spike_end);
+                last.window.restore_at = last.window.restore_at.max(w.window.restore_at);
+            }
+            _ => out.push(w),
+        }
+    }
+    out
+}
+
 fn scaled(peak: f64, factor: f64) -> u32 {
     let v = (peak.max(0.0) * factor).ceil();
     if v >= f64::from(u32::MAX) {
@@ -523,9 +640,17 @@ pub fn reconcile(prefix: &str, existing: &[ExistingAction], desired: &[DesiredAc
     changes
 }
 
-/// The stable name of a window's action (`<prefix>-<date>-<open|close>-<raise|restore>`).
+/// The stable name of a window's action (`<prefix>-<date>-<open|close>-<raise|restore>`; an
+/// event's carries its New York start: `<prefix>-<date>-event0830-raise`).
 pub fn action_name(prefix: &str, w: &Window, step: &str) -> String {
-    format!("{prefix}-{}-{}-{step}", w.session, w.spike.as_str())
+    match w.spike {
+        Spike::Event => format!(
+            "{prefix}-{}-event{}-{step}",
+            w.session,
+            w.spike_start.with_timezone(&EXCHANGE_TZ).format("%H%M")
+        ),
+        _ => format!("{prefix}-{}-{}-{step}", w.session, w.spike.as_str()),
+    }
 }
 
 /// Is the next spike covered: in force now, or its raise action in place (names of the actions

@@ -10,6 +10,7 @@ mod deploy;
 mod gate_targets;
 mod hook_handler;
 mod load;
+mod market_events;
 mod preflight;
 mod readiness;
 mod support;

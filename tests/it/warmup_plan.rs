@@ -40,6 +40,7 @@ fn make(
         bounds: BOUNDS,
         overrides,
         settings: &Settings::default(),
+        events: &[],
     })
     .unwrap()
 }
@@ -173,6 +174,7 @@ fn without_a_forecast_history_then_the_configured_floor() {
         bounds: BOUNDS,
         overrides: &Overrides::default(),
         settings: &Settings::default(),
+        events: &[],
     })
     .unwrap();
     assert_eq!(
@@ -209,6 +211,7 @@ fn pause_and_manual_floor() {
         &Overrides {
             paused: true,
             manual_floor: None,
+            events: vec![],
         },
     );
     assert!(paused.actions.is_empty());
@@ -222,6 +225,7 @@ fn pause_and_manual_floor() {
         &Overrides {
             paused: false,
             manual_floor: Some(14),
+            events: vec![],
         },
     );
     assert_eq!(manual.restore_floor, 14);
@@ -367,6 +371,7 @@ fn bad_settings_are_named() {
         bounds: BOUNDS,
         overrides: &Overrides::default(),
         settings: &bad,
+        events: &[],
     })
     .unwrap_err();
     assert!(err.to_string().contains("safety_factor"));

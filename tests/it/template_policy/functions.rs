@@ -40,7 +40,7 @@ fn market_warmup_runs_hourly_and_in_session_in_new_york_time_with_alarms() {
     // 10 minutes through the session on weekdays.
     assert_eq!(
         expressions,
-        vec!["cron(0/10 9-16 ? * MON-FRI *)", "cron(5 * * * ? *)"]
+        vec!["cron(0/10 7-16 ? * MON-FRI *)", "cron(5 * * * ? *)"]
     );
     assert_eq!(
         f.prop("EventInvokeConfig.DestinationConfig.OnFailure.Destination"),

@@ -45,6 +45,7 @@ struct Writes {
     deletes: Log<String>,
     registers: Log<Option<i32>>,
     coverage: Log<f64>,
+    skipped: Log<f64>,
 }
 
 struct World {
@@ -196,16 +197,23 @@ fn clients(world: World, writes: &Writes) -> Clients {
     );
 
     let coverage = writes.coverage.clone();
+    let skipped = writes.skipped.clone();
     let cw_rules = vec![
         mock!(cw::Client::get_metric_data)
             .then_output(|| cw::operation::get_metric_data::GetMetricDataOutput::builder().build()),
         mock!(cw::Client::put_metric_data)
             .match_requests(|r| r.namespace() == Some("OrderBroker/WarmUp"))
             .then_compute_output(move |r| {
-                let d = &r.metric_data()[0];
-                assert_eq!(d.metric_name(), Some("NextSpikeCovered"));
-                assert_eq!(d.dimensions()[0].value(), Some("orderbroker"));
-                coverage.lock().unwrap().push(d.value().unwrap());
+                for d in r.metric_data() {
+                    assert_eq!(d.dimensions()[0].value(), Some("orderbroker"));
+                    match d.metric_name() {
+                        Some("NextSpikeCovered") => {
+                            coverage.lock().unwrap().push(d.value().unwrap())
+                        }
+                        Some("EventsSkipped") => skipped.lock().unwrap().push(d.value().unwrap()),
+                        other => panic!("unexpected metric {other:?}"),
+                    }
+                }
                 cw::operation::put_metric_data::PutMetricDataOutput::builder().build()
             }),
     ];

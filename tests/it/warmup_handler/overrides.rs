@@ -113,3 +113,53 @@ fn configuration_errors_name_the_variable() {
     .unwrap_err();
     assert!(err.to_string().contains("BASELINE_MIN_TASKS"), "{err}");
 }
+
+#[tokio::test]
+async fn a_declared_event_on_a_non_trading_day_is_skipped_alone_with_a_warning_and_a_metric() {
+    let w = Writes::default();
+    let overrides = r#"{"events": [
+        {"date": "2026-11-26", "start": "08:30", "end": "09:00", "floor": 10, "reason": "on Thanksgiving"},
+        {"date": "2026-12-01", "start": "08:30", "end": "09:00", "floor": 10, "reason": "CPI"},
+        {"date": "2026-12-01", "start": "nonsense"}
+    ]}"#;
+    let report = run(
+        &clients(
+            World {
+                overrides: overrides.into(),
+                ..World::default()
+            },
+            &w,
+        ),
+        &config(),
+        &hourly(),
+        ny("2026-11-25", "06:00"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.events_skipped.len(),
+        2,
+        "{:?}",
+        report.events_skipped
+    );
+    assert!(
+        report.events_skipped[1].contains("Thanksgiving"),
+        "{:?}",
+        report.events_skipped
+    );
+    assert!(
+        report.events_skipped[0].contains("event #2"),
+        "{:?}",
+        report.events_skipped
+    );
+    assert!(report
+        .notes
+        .iter()
+        .any(|n| n.starts_with("WARNING: event skipped")));
+    assert_eq!(*w.skipped.lock().unwrap(), vec![2.0]);
+    let names: Vec<String> = written(&w).into_iter().map(|(n, _, _)| n).collect();
+    assert!(
+        names.contains(&"warmup-2026-12-01-event0830-raise".to_string()),
+        "the good event still applies: {names:?}"
+    );
+}

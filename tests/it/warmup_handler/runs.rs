@@ -11,7 +11,8 @@ async fn first_run_writes_the_five_session_horizon_exactly() {
         .unwrap();
     let puts = written(&w);
     assert_eq!(puts.len(), 20, "{puts:?}");
-    // Monday 2026-11-30: forecast 9.4 for the open hour -> 12; 7.0 for the close -> 9.
+    // Monday 2026-11-30: forecast 9.4 for the open hour -> 12; 7.0 for the close -> 9, and it
+    // is November's last trading day: the month-end close gets 1.25 x 9 = 12.
     assert_eq!(
         puts[..4],
         [
@@ -28,7 +29,7 @@ async fn first_run_writes_the_five_session_horizon_exactly() {
             (
                 "warmup-2026-11-30-close-raise".into(),
                 "at(2026-11-30T15:17:00)".into(),
-                9
+                12
             ),
             (
                 "warmup-2026-11-30-close-restore".into(),

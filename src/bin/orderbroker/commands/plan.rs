@@ -32,6 +32,11 @@ pub struct PlanArgs {
     /// Operator pause switch
     #[arg(long)]
     paused: bool,
+    /// Declared market events: a JSON list of {date, start, end (HH:MM New York), floor or
+    /// multiplier (+ of: open|close), reason}, as the overrides parameter's `events`; an event
+    /// on a non-trading day, or any other bad one, is refused by name
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
     /// Headroom factor over the forecast or history peak
     #[arg(long, default_value_t = Settings::default().safety_factor)]
     safety_factor: f64,
@@ -82,9 +87,34 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         None => None,
     };
     let now = orderbroker::calendar::local_instant(args.date, chrono::NaiveTime::MIN)?;
+    let declared: Vec<serde_json::Value> = match &args.events {
+        Some(path) => serde_json::from_str(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --events {}", path.display()))?,
+        )
+        .with_context(|| format!("--events {}: not a JSON list of events", path.display()))?,
+        None => Vec::new(),
+    };
+    let (events, refused) = warmup::events::plan_events(
+        &calendar,
+        std::slice::from_ref(&session),
+        &declared,
+        args.date,
+    )?;
+    if !refused.is_empty() {
+        anyhow::bail!(
+            "--events {}: {}",
+            args.events
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            refused.join("; ")
+        );
+    }
     let overrides = Overrides {
         paused: args.paused,
         manual_floor: args.manual_floor,
+        events: Vec::new(),
     };
     let plan = warmup::plan(&warmup::Inputs {
         now,
@@ -98,6 +128,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         },
         overrides: &overrides,
         settings: &settings,
+        events: &events,
     })?;
     if args.json {
         println!(
