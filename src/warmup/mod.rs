@@ -10,6 +10,7 @@
 
 pub mod aws;
 pub mod events;
+pub mod preview;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -11,6 +11,7 @@ mod gate_targets;
 mod hook_handler;
 mod load;
 mod market_events;
+mod plan_picture;
 mod preflight;
 mod readiness;
 mod support;

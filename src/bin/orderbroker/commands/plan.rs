@@ -13,9 +13,21 @@ use crate::shared::ClosureArgs;
 
 #[derive(Args)]
 pub struct PlanArgs {
-    /// The trading day to plan
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    date: chrono::NaiveDate,
+    /// The day to plan
+    #[arg(long, value_name = "YYYY-MM-DD", required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    date: Option<chrono::NaiveDate>,
+    /// Plan several days, `--from` to `--to` inclusive (at most 31)
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "to")]
+    from: Option<chrono::NaiveDate>,
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+    to: Option<chrono::NaiveDate>,
+    /// Draw the day(s) from 04:00 to 20:00 New York time into this SVG file
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// The standby tasks N kept above demand (the warm pool's published value; the template's
+    /// StandbyTasksDefault is 2), shown as a layer
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=500))]
+    standby: Option<u32>,
     /// Capacity forecast as `aws application-autoscaling get-predictive-scaling-forecast` prints
     /// it (JSON with CapacityForecast.Timestamps and .Values); without it the configured floor
     #[arg(long, value_name = "FILE")]
@@ -45,11 +57,19 @@ pub struct PlanArgs {
           value_parser = clap::value_parser!(u32).range(1..=500))]
     fallback_floor: u32,
     /// Print the day as JSON, one shape for every day: {date, trading, closed_reason, plan}
-    /// (`plan` null on a closed day)
+    /// (`plan` null on a closed day); with --from/--to one such document per line
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     closures: ClosureArgs,
+}
+
+/// One planned day.
+struct DayResult {
+    date: chrono::NaiveDate,
+    closed: Option<String>,
+    session: Option<orderbroker::calendar::Session>,
+    plan: Option<warmup::Plan>,
 }
 
 pub fn run(args: PlanArgs) -> Result<ExitCode> {
@@ -59,34 +79,22 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         fallback_floor: args.fallback_floor,
         ..Settings::default()
     };
-    let session = match calendar.closed(args.date)? {
-        Some(why) => {
-            let why = match why {
-                Closed::Weekend => "weekend".to_string(),
-                Closed::Holiday(name) => name.to_string(),
-                Closed::Closure(reason) => reason,
-            };
-            if args.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "date": args.date, "trading": false, "closed_reason": why, "plan": null
-                    }))?
-                );
-            } else {
-                println!("{}: market closed ({why}): no capacity changes", args.date);
-            }
-            return Ok(ExitCode::SUCCESS);
+    let dates: Vec<chrono::NaiveDate> = match (args.date, args.from, args.to) {
+        (Some(d), _, _) => vec![d],
+        (None, Some(from), Some(to)) => {
+            anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+            anyhow::ensure!(
+                (to - from).num_days() < 31,
+                "--from {from} --to {to}: at most 31 days"
+            );
+            from.iter_days().take_while(|d| *d <= to).collect()
         }
-        None => calendar
-            .session(args.date)?
-            .context("a trading day has a session")?,
+        _ => anyhow::bail!("give --date, or --from and --to"),
     };
     let forecast = match &args.forecast {
-        Some(path) => Some(read_forecast(path, args.date)?),
+        Some(path) => Some(read_forecast(path, &dates)?),
         None => None,
     };
-    let now = orderbroker::calendar::local_instant(args.date, chrono::NaiveTime::MIN)?;
     let declared: Vec<serde_json::Value> = match &args.events {
         Some(path) => serde_json::from_str(
             &std::fs::read_to_string(path)
@@ -95,12 +103,80 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         .with_context(|| format!("--events {}: not a JSON list of events", path.display()))?,
         None => Vec::new(),
     };
-    let (events, refused) = warmup::events::plan_events(
-        &calendar,
-        std::slice::from_ref(&session),
-        &declared,
-        args.date,
-    )?;
+    let mut days = Vec::new();
+    for date in &dates {
+        days.push(plan_day(
+            &args,
+            &calendar,
+            &settings,
+            *date,
+            forecast.as_ref(),
+            &declared,
+        )?);
+    }
+    if let Some(path) = &args.svg {
+        let pictures: Vec<orderbroker::warmup::preview::Day<'_>> = days
+            .iter()
+            .map(|d| orderbroker::warmup::preview::Day {
+                date: d.date,
+                closed: d.closed.clone(),
+                plan: d.plan.as_ref(),
+                forecast: forecast.as_ref(),
+                min_tasks: args.baseline,
+                max_tasks: args.max,
+                standby: args.standby,
+            })
+            .collect();
+        std::fs::write(path, orderbroker::warmup::preview::svg(&pictures))
+            .with_context(|| format!("--svg {}: cannot write", path.display()))?;
+        eprintln!("plan: drawn into {}", path.display());
+    }
+    for d in &days {
+        if args.json {
+            let doc = serde_json::json!({
+                "date": d.date,
+                "trading": d.closed.is_none(),
+                "closed_reason": d.closed,
+                "plan": d.plan,
+            });
+            if dates.len() == 1 {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                println!("{}", serde_json::to_string(&doc)?);
+            }
+        } else {
+            print_day(&args, d, forecast.as_ref());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn plan_day(
+    args: &PlanArgs,
+    calendar: &orderbroker::calendar::Calendar,
+    settings: &Settings,
+    date: chrono::NaiveDate,
+    forecast: Option<&Forecast>,
+    declared: &[serde_json::Value],
+) -> Result<DayResult> {
+    if let Some(why) = calendar.closed(date)? {
+        let why = match why {
+            Closed::Weekend => "weekend".to_string(),
+            Closed::Holiday(name) => name.to_string(),
+            Closed::Closure(reason) => reason,
+        };
+        return Ok(DayResult {
+            date,
+            closed: Some(why),
+            session: None,
+            plan: None,
+        });
+    }
+    let session = calendar
+        .session(date)?
+        .context("a trading day has a session")?;
+    let (events, refused) =
+        warmup::events::plan_events(calendar, std::slice::from_ref(&session), declared, date)?;
     if !refused.is_empty() {
         anyhow::bail!(
             "--events {}: {}",
@@ -117,28 +193,37 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         events: Vec::new(),
     };
     let plan = warmup::plan(&warmup::Inputs {
-        now,
+        now: orderbroker::calendar::local_instant(date, chrono::NaiveTime::MIN)?,
         sessions: &[session],
         recent: &[],
-        forecast: forecast.as_ref(),
+        forecast,
         history: &[],
         bounds: Bounds {
             baseline_min: args.baseline,
             max: args.max,
         },
         overrides: &overrides,
-        settings: &settings,
+        settings,
         events: &events,
     })?;
-    if args.json {
+    Ok(DayResult {
+        date,
+        closed: None,
+        session: Some(session),
+        plan: Some(plan),
+    })
+}
+
+/// A day for a person: every layer that decides capacity.
+fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) {
+    let (Some(session), Some(plan)) = (&d.session, &d.plan) else {
         println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "date": args.date, "trading": true, "closed_reason": null, "plan": plan
-            }))?
+            "{}: market closed ({}): no capacity changes",
+            d.date,
+            d.closed.as_deref().unwrap_or("?")
         );
-        return Ok(ExitCode::SUCCESS);
-    }
+        return;
+    };
     let tz = orderbroker::calendar::EXCHANGE_TZ;
     let hm = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%H:%M").to_string();
     println!(
@@ -172,12 +257,27 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
     for n in &plan.notes {
         println!("  note: {n}");
     }
-    Ok(ExitCode::SUCCESS)
+    let mut layers = format!("  bounds: MinTasks {} MaxTasks {}", args.baseline, args.max);
+    if let Some(n) = args.standby {
+        layers.push_str(&format!("; standby tasks N = {n} above demand (warm pool)"));
+    }
+    println!("{layers}");
+    if let Some(f) = forecast {
+        let hours: Vec<String> = f
+            .points
+            .iter()
+            .filter(|(t, _)| orderbroker::calendar::local_date(*t) == d.date)
+            .map(|(t, v)| format!("{} {v:.1}", hm(*t)))
+            .collect();
+        if !hours.is_empty() {
+            println!("  forecast by hour (tasks): {}", hours.join(", "));
+        }
+    }
 }
 
-/// The forecast file, refused when it holds a negative or non-numeric value or does not cover
-/// `date` (New York day): a forecast for another day would silently fall back to the floor.
-fn read_forecast(path: &std::path::Path, date: chrono::NaiveDate) -> Result<Forecast> {
+/// The forecast file, refused when it holds a negative or non-numeric value or covers none of
+/// `dates` (New York days): a forecast for another day would silently fall back to the floor.
+fn read_forecast(path: &std::path::Path, dates: &[chrono::NaiveDate]) -> Result<Forecast> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read forecast {}", path.display()))?;
     let v: serde_json::Value = serde_json::from_str(&text)
@@ -210,12 +310,14 @@ fn read_forecast(path: &std::path::Path, date: chrono::NaiveDate) -> Result<Fore
             Ok(x)
         })
         .collect::<Result<Vec<_>>>()?;
-    let day_start = orderbroker::calendar::local_instant(date, chrono::NaiveTime::MIN)?;
-    let day_end = orderbroker::calendar::local_instant(
-        date.succ_opt().context("date out of range")?,
-        chrono::NaiveTime::MIN,
-    )?;
-    if !stamps.iter().any(|t| *t >= day_start && *t < day_end) {
+    let covers =
+        |t: &chrono::DateTime<chrono::Utc>| dates.contains(&orderbroker::calendar::local_date(*t));
+    if !stamps.iter().any(covers) {
+        let date = dates
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
         let range = match (stamps.iter().min(), stamps.iter().max()) {
             (Some(a), Some(b)) => format!("{} to {}", a.to_rfc3339(), b.to_rfc3339()),
             _ => "nothing".into(),
