@@ -4,15 +4,18 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::calendar::{local_date, Calendar, CalendarError};
 use crate::deploy::DeployError;
+use crate::warmup::events::Event;
 use crate::warmup::{self, Settings, Window};
 
-/// The spike window a change starting now and lasting `span` would touch: the warm-up's windows,
-/// from the capacity raise to the spike's end.
+/// The spike window a change starting now and lasting `span` would touch: the warm-up's windows
+/// (the open, the close, and each declared market event's), from the capacity raise to the
+/// spike's end.
 pub fn spike_window(
     calendar: &Calendar,
     now: DateTime<Utc>,
     span: Duration,
     settings: &Settings,
+    events: &[Event],
 ) -> Result<Option<Window>, CalendarError> {
     let end = now + span;
     let mut dates = vec![local_date(now)];
@@ -21,7 +24,14 @@ pub fn spike_window(
     }
     for date in dates {
         if let Some(session) = calendar.session(date)? {
-            for w in warmup::windows(&session, settings) {
+            let mut all = warmup::windows(&session, settings).to_vec();
+            all.extend(
+                events
+                    .iter()
+                    .filter_map(|e| warmup::event_window(&session, settings, e)),
+            );
+            all.sort_by_key(|w| w.raise_at);
+            for w in all {
                 if now < w.spike_end && w.raise_at < end {
                     return Ok(Some(w));
                 }

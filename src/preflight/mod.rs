@@ -57,6 +57,8 @@ pub struct Inputs<'a> {
     pub settings: &'a Settings,
     /// How long a stack update may take: the window check covers [now, now + span].
     pub span: Duration,
+    /// Declared market events: their windows are spike windows too.
+    pub events: &'a [crate::warmup::events::Event],
 }
 
 /// One reason to refuse.
@@ -238,7 +240,7 @@ fn target_groups_in(t: &Template, v: &Value) -> Vec<String> {
 /// The check.
 pub fn check(i: &Inputs<'_>) -> Result<Report, CalendarError> {
     let mut report = Report::default();
-    if let Some(w) = spike_window(i.calendar, i.now, i.span, i.settings)? {
+    if let Some(w) = spike_window(i.calendar, i.now, i.span, i.settings, i.events)? {
         report.refusals.push(Refusal {
             what: "schedule".into(),
             why: window_refusal(i.now, i.span, &w).to_string(),

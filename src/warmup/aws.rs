@@ -407,6 +407,29 @@ async fn read_overrides(
     parse_overrides(parameter, text)
 }
 
+/// The declared market events of a stack's overrides parameter (`/<stack>/warmup/overrides`)
+/// for `deploy` and `preflight`: the valid ones of today and tomorrow, and why each other one
+/// was left out.
+pub async fn declared_events(
+    ssm: &aws_sdk_ssm::Client,
+    stack: &str,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+) -> Result<(Vec<warmup::events::Event>, Vec<String>), WarmupError> {
+    let parameter = format!("/{stack}/warmup/overrides");
+    let overrides = read_overrides(ssm, &parameter).await?;
+    let today = crate::calendar::local_date(now);
+    let sessions = calendar.sessions(today, today + chrono::Duration::days(1))?;
+    let (events, skipped) =
+        warmup::events::plan_events(calendar, &sessions, &overrides.events, today)?;
+    // Only the declared ones: the recurring ones lie inside the close window already.
+    let declared = events
+        .into_iter()
+        .filter(|e| e.kind == warmup::events::EventKind::Declared)
+        .collect();
+    Ok((declared, skipped))
+}
+
 /// The overrides document: `{}`, `{"paused": true}`, `{"manual_floor": 12}`.
 pub fn parse_overrides(parameter: &str, text: &str) -> Result<Overrides, WarmupError> {
     serde_json::from_str(if text.is_empty() { "{}" } else { text }).map_err(|e| {

@@ -470,7 +470,6 @@ fn session_windows(session: &Session, i: &Inputs<'_>, restore_floor: u32) -> Vec
     let open = window_plan(open, i, restore_floor);
     let mut close = window_plan(close, i, restore_floor);
     let (open_floor, close_floor) = (open.floor, close.floor);
-    let ahead = Duration::minutes(s.lead_minutes) + Duration::seconds(s.task_start_seconds);
     let mut all = vec![open];
     for e in i.events.iter().filter(|e| e.date == session.date) {
         let (raw, how) = match e.floor {
@@ -494,23 +493,10 @@ fn session_windows(session: &Session, i: &Inputs<'_>, restore_floor: u32) -> Vec
         } else {
             String::new()
         };
-        match (e.start, e.end) {
-            (Some(start), Some(end)) => {
-                let (Ok(start), Ok(end)) = (
-                    local_instant(session.date, start),
-                    local_instant(session.date, end),
-                ) else {
-                    continue;
-                };
+        match event_window(session, s, e) {
+            Some(window) => {
                 all.push(WindowPlan {
-                    window: Window {
-                        session: session.date,
-                        spike: Spike::Event,
-                        spike_start: start,
-                        spike_end: end,
-                        raise_at: floor_minute(start - ahead),
-                        restore_at: end,
-                    },
+                    window,
                     floor,
                     source: FloorSource::Event,
                     reason: format!("event: {}: {how}{capped}", e.reason),
@@ -530,6 +516,26 @@ fn session_windows(session: &Session, i: &Inputs<'_>, restore_floor: u32) -> Vec
     }
     all.push(close);
     merge_overlapping(all)
+}
+
+/// A declared event's own window on its session (the same lead as the open and close);
+/// `None` for a recurring event, which strengthens the close window instead.
+pub fn event_window(session: &Session, s: &Settings, e: &Event) -> Option<Window> {
+    let (start, end) = (e.start?, e.end?);
+    if e.date != session.date {
+        return None;
+    }
+    let ahead = Duration::minutes(s.lead_minutes) + Duration::seconds(s.task_start_seconds);
+    let start = local_instant(session.date, start).ok()?;
+    let end = local_instant(session.date, end).ok()?;
+    Some(Window {
+        session: session.date,
+        spike: Spike::Event,
+        spike_start: start,
+        spike_end: end,
+        raise_at: floor_minute(start - ahead),
+        restore_at: end,
+    })
 }
 
 /// Windows of one session sorted by raise time, each overlapping pair merged into one that

@@ -75,6 +75,7 @@ fn run(
         calendar: &Calendar::new(),
         settings: &Settings::default(),
         span: Duration::minutes(30),
+        events: &[],
     })
     .unwrap()
 }
@@ -279,8 +280,45 @@ fn a_new_stack_has_nothing_to_protect() {
         calendar: &Calendar::new(),
         settings: &Settings::default(),
         span: Duration::minutes(30),
+        events: &[],
     })
     .unwrap();
     assert!(r.passed());
     assert!(r.notes[0].contains("does not exist yet"));
+}
+
+#[test]
+fn a_declared_market_event_is_a_spike_window_for_a_stack_update_too() {
+    let new = Template::parse(&template_text()).unwrap();
+    let cpi = orderbroker::warmup::events::DeclaredEvent {
+        date: chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
+        start: "08:30".into(),
+        end: "09:00".into(),
+        floor: Some(12),
+        multiplier: None,
+        of: None,
+        reason: "CPI".into(),
+    }
+    .check(&Calendar::new())
+    .unwrap();
+    let at = |hm: &str, events: &[orderbroker::warmup::events::Event]| {
+        check(&Inputs {
+            new_template: &new,
+            new_overrides: &params(),
+            deployed: None,
+            live: &LiveState::default(),
+            now: ny("2026-12-02", hm),
+            calendar: &Calendar::new(),
+            settings: &Settings::default(),
+            span: Duration::minutes(30),
+            events,
+        })
+        .unwrap()
+    };
+    // 07:55 + 30 min reaches the event's raise at 08:17: refused with the event named.
+    let r = at("07:55", std::slice::from_ref(&cpi));
+    assert!(!r.passed(), "{r:?}");
+    assert!(r.refusals[0].why.contains("event spike window"), "{r:?}");
+    // Without the event the same moment is clear.
+    assert!(at("07:55", &[]).passed());
 }

@@ -296,3 +296,28 @@ pub fn parse_set(set: &[String]) -> Result<Vec<(String, String)>> {
 pub fn clients(session: &Session) -> orderbroker::deploy::aws::Clients {
     orderbroker::deploy::aws::Clients::new(&session.sdk)
 }
+
+/// The stack's declared market events (its warm-up overrides parameter), for the spike-window
+/// checks of `deploy` and `preflight`. Unreadable = none, said on stderr: the open and close
+/// windows are still checked.
+pub async fn declared_events(
+    session: &Session,
+    calendar: &Calendar,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<orderbroker::warmup::events::Event> {
+    let ssm = aws_sdk_ssm::Client::new(&session.sdk);
+    match orderbroker::warmup::aws::declared_events(&ssm, session.stack(), calendar, now).await {
+        Ok((events, skipped)) => {
+            for why in skipped {
+                eprintln!("orderbroker: warning: declared event left out: {why}");
+            }
+            events
+        }
+        Err(e) => {
+            eprintln!(
+                "orderbroker: warning: declared market events not read ({e}): only the open and close windows are checked"
+            );
+            Vec::new()
+        }
+    }
+}

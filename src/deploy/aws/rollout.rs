@@ -107,6 +107,8 @@ pub struct DeployRequest {
     pub margin: chrono::Duration,
     pub poll: Duration,
     pub timeout: Duration,
+    /// Declared market events (the warm-up's overrides): their windows are spike windows too.
+    pub events: Vec<crate::warmup::events::Event>,
 }
 
 impl DeployRequest {
@@ -124,6 +126,7 @@ impl DeployRequest {
             calendar,
             settings,
             margin: chrono::Duration::minutes(20),
+            events: Vec::new(),
             poll: Duration::from_secs(5),
             timeout: Duration::from_secs(60 * 60),
         }
@@ -169,8 +172,14 @@ pub async fn deploy(
         });
     }
     out.line("pre-flight: no deployment in progress");
-    match spike_window(&req.calendar, req.now, req.margin, &req.settings)
-        .map_err(|e| DeployError::Input(e.to_string()))?
+    match spike_window(
+        &req.calendar,
+        req.now,
+        req.margin,
+        &req.settings,
+        &req.events,
+    )
+    .map_err(|e| DeployError::Input(e.to_string()))?
     {
         Some(w) if !req.force => return Err(window_refusal(req.now, req.margin, &w)),
         Some(w) => out.line(&format!(

@@ -413,3 +413,32 @@ async fn override_alarms_ignores_only_the_firing_alarms_and_says_so() {
     );
     assert!(calls.polled.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_declared_market_event_window_is_refused_like_the_open() {
+    let cpi = orderbroker::warmup::events::DeclaredEvent {
+        date: chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
+        start: "08:30".into(),
+        end: "09:00".into(),
+        floor: Some(12),
+        multiplier: None,
+        of: None,
+        reason: "CPI".into(),
+    }
+    .check(&Calendar::new())
+    .unwrap();
+    let mut req = request(ny("2026-12-02", "08:05"));
+    req.events = vec![cpi];
+    let (r, calls, _) = run(World::default(), req).await;
+    match r {
+        Err(DeployError::SpikeWindow { spike, detail }) => {
+            assert_eq!(spike, "event");
+            assert!(detail.contains("08:30-09:00"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(calls.registered.lock().unwrap().is_empty());
+    // The same time without the event deploys.
+    let (r, _, _) = run(World::default(), request(ny("2026-12-02", "08:05"))).await;
+    assert!(r.is_ok(), "{r:?}");
+}

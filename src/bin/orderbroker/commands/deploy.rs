@@ -57,7 +57,10 @@ pub async fn run(args: DeployArgs) -> Result<ExitCode> {
     let stack =
         orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &session.region).await?;
     let (calendar, settings) = schedule_from_parameters(&stack.parameters)?;
+    let now = chrono::Utc::now();
+    let events = crate::shared::declared_events(&session, &calendar, now).await;
     let req = DeployRequest {
+        events,
         arch: args.arch.clone(),
         config: args.config.clone(),
         wait: args.wait,
@@ -66,7 +69,7 @@ pub async fn run(args: DeployArgs) -> Result<ExitCode> {
         margin: chrono::Duration::minutes(args.window_margin_minutes),
         poll: args.waiting.poll(),
         timeout: args.waiting.timeout(),
-        ..DeployRequest::new(args.image.clone(), chrono::Utc::now(), calendar, settings)
+        ..DeployRequest::new(args.image.clone(), now, calendar, settings)
     };
     let result = aws::deploy(&c, &stack, &req, &mut out).await?;
     if let Some(o) = &result.outcome {

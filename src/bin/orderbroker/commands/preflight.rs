@@ -59,16 +59,19 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
         )),
         None => None,
     };
+    let now = chrono::Utc::now();
+    let events = crate::shared::declared_events(&session, &calendar, now).await;
     let no_live = LiveState::default();
     let report = check(&Inputs {
         new_template: &new_t,
         new_overrides: &new_overrides,
         deployed: old.as_ref().map(|(t, p)| (t, *p)),
         live: deployed.as_ref().map_or(&no_live, |d| &d.live),
-        now: chrono::Utc::now(),
+        now,
         calendar: &calendar,
         settings: &settings,
         span: chrono::Duration::minutes(args.window_margin_minutes),
+        events: &events,
     })?;
     let notes: Vec<String> = read_notes.into_iter().chain(report.notes.clone()).collect();
     let code = if report.passed() || args.force {
