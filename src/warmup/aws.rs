@@ -14,7 +14,7 @@ use crate::aws::{from_smithy, to_smithy, AwsError, AwsResultExt};
 use crate::calendar::{Calendar, CalendarError, EXCHANGE_TZ};
 use crate::warmup::{
     self, next_spike_covered, reconcile, Bounds, ExistingAction, Forecast, Overrides, PlanError,
-    Sample, Settings,
+    Sample, Settings, Window,
 };
 
 /// Metric namespace and names the warm-up publishes.
@@ -55,6 +55,8 @@ pub struct WarmupConfig {
     pub baseline_min: u32,
     pub closures: String,
     pub settings: Settings,
+    /// The ALB capacity reservation, when enabled (`ALB_RESERVATION_ENABLED=true`).
+    pub reservation: Option<ReservationConfig>,
 }
 
 impl WarmupConfig {
@@ -102,7 +104,9 @@ impl WarmupConfig {
                 "SCALABLE_RESOURCE_ID={resource_id:?} is not service/<cluster>/<service>"
             )));
         }
+        let reservation = ReservationConfig::from_env(&get, settings.safety_factor)?;
         Ok(WarmupConfig {
+            reservation,
             cluster: parts[1].to_string(),
             service: parts[2].to_string(),
             resource_id,
@@ -135,6 +139,8 @@ pub struct Clients {
     pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub cloudwatch: aws_sdk_cloudwatch::Client,
     pub ssm: aws_sdk_ssm::Client,
+    /// The ALB capacity reservation (used only when enabled).
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 /// What a run did (the function's result and its log line).
@@ -156,6 +162,8 @@ pub struct RunReport {
     pub errors: Vec<String>,
     /// Declared events skipped, each with why.
     pub events_skipped: Vec<String>,
+    /// The ALB capacity reservation step, when enabled.
+    pub reservation: Option<ReservationReport>,
 }
 
 /// One warm-up run at `now`.
@@ -267,6 +275,36 @@ pub async fn run(
         report.notes.push(format!("WARNING: event skipped: {why}"));
     }
     report.events_skipped = skipped;
+    // The per-minute reservation check and the deadline check run only the reservation step.
+    let trigger = request.trigger.as_deref();
+    if matches!(trigger, Some("reservation") | Some("reservation-deadline")) {
+        let Some(rc) = &cfg.reservation else {
+            report
+                .notes
+                .push("the ALB reservation is not enabled: nothing to check".into());
+            return Ok(report);
+        };
+        let r = reserve(
+            &clients.elb,
+            &clients.ssm,
+            &clients.cloudwatch,
+            cfg,
+            rc,
+            &calendar,
+            &events,
+            now,
+            request.dry_run,
+            trigger == Some("reservation-deadline"),
+        )
+        .await;
+        report.errors.extend(r.errors.iter().cloned());
+        report.reservation = Some(r);
+        return if report.errors.is_empty() {
+            Ok(report)
+        } else {
+            Err(WarmupError::Partial(report.errors.clone()))
+        };
+    }
     let plan = warmup::plan(&warmup::Inputs {
         now,
         sessions: &ahead,
@@ -372,6 +410,25 @@ pub async fn run(
     }
 
     report.next_spike_covered = next_spike_covered(&plan, &in_place);
+    if let Some(rc) = &cfg.reservation {
+        let r = reserve(
+            &clients.elb,
+            &clients.ssm,
+            &clients.cloudwatch,
+            cfg,
+            rc,
+            &calendar,
+            &events,
+            now,
+            false,
+            false,
+        )
+        .await;
+        // With the reservation enabled, the next spike is covered only when it is ready too.
+        report.next_spike_covered &= r.ready;
+        report.errors.extend(r.errors.iter().cloned());
+        report.reservation = Some(r);
+    }
     if let Err(e) = publish_coverage(
         &clients.cloudwatch,
         cfg,
@@ -501,4 +558,403 @@ async fn publish_coverage(
     )
     .await
     .map_err(WarmupError::from)
+}
+
+/// The ALB capacity reservation's configuration (`ALB_RESERVATION_*`, set by the template).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReservationConfig {
+    pub load_balancer_arn: String,
+    /// The warm-up's record of what it requested (`{"units": n, "at": "..."}` or `{}`).
+    pub record_parameter: String,
+    pub settings: warmup::reservation::ReservationSettings,
+    /// Recent sessions whose windows size it.
+    pub history_sessions: usize,
+}
+
+impl ReservationConfig {
+    /// `None` unless `ALB_RESERVATION_ENABLED=true`.
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        safety_factor: f64,
+    ) -> Result<Option<Self>, WarmupError> {
+        if get("ALB_RESERVATION_ENABLED").as_deref().map(str::trim) != Some("true") {
+            return Ok(None);
+        }
+        let req = |k: &str| {
+            get(k)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or_else(|| WarmupError::Config(format!("{k} is not set")))
+        };
+        let num = |k: &str, default: i64| -> Result<i64, WarmupError> {
+            match get(k).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map_err(|_| WarmupError::Config(format!("{k}={v:?} is not a number"))),
+            }
+        };
+        let d = warmup::reservation::ReservationSettings::default();
+        let lead = num("ALB_RESERVATION_LEAD_MINUTES", d.lead_minutes)?;
+        let floor = num("ALB_RESERVATION_FLOOR_UNITS", i64::from(d.floor_units))?;
+        if !(0..=720).contains(&lead) || !(0..=100_000).contains(&floor) {
+            return Err(WarmupError::Config(format!(
+                "ALB_RESERVATION_LEAD_MINUTES={lead} (0-720) or ALB_RESERVATION_FLOOR_UNITS={floor} (0-100000) out of range"
+            )));
+        }
+        Ok(Some(ReservationConfig {
+            load_balancer_arn: req("LOAD_BALANCER_ARN")?,
+            record_parameter: req("ALB_RESERVATION_RECORD_PARAMETER")?,
+            settings: warmup::reservation::ReservationSettings {
+                enabled: true,
+                lead_minutes: lead,
+                floor_units: floor as u32,
+                safety_factor,
+                keep_decreases: d.keep_decreases,
+            },
+            history_sessions: 10,
+        }))
+    }
+}
+
+/// What the reservation step saw and did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReservationReport {
+    pub observed: warmup::reservation::Observed,
+    pub target: Option<u32>,
+    pub sized_by: String,
+    pub decision: Option<warmup::reservation::Decision>,
+    pub ready: bool,
+    /// Set by the deadline check: the reservation was not ready at the deadline.
+    pub deadline_missed: Option<bool>,
+    pub errors: Vec<String>,
+}
+
+/// `ReservationReady`: 1 ready for the next spike (or outside the needed span), 0 not.
+pub const RESERVATION_READY_METRIC: &str = "ReservationReady";
+/// Published by the deadline check only: 1 when not ready at the deadline (the paging alarm).
+pub const RESERVATION_DEADLINE_METRIC: &str = "ReservationDeadlineMissed";
+
+fn zone_state(
+    s: Option<&aws_sdk_elasticloadbalancingv2::types::CapacityReservationStatus>,
+) -> (warmup::reservation::ZoneState, Option<String>) {
+    use aws_sdk_elasticloadbalancingv2::types::CapacityReservationStateEnum as E;
+    use warmup::reservation::ZoneState;
+    let reason = s.and_then(|s| s.reason()).map(str::to_string);
+    let state = match s.and_then(|s| s.code()) {
+        Some(E::Pending) => ZoneState::Pending,
+        Some(E::Provisioned) => ZoneState::Provisioned,
+        Some(E::Failed) => ZoneState::Failed,
+        Some(E::Rebalancing) => ZoneState::Rebalancing,
+        Some(other) => ZoneState::Other(other.as_str().to_string()),
+        None => ZoneState::Other("unknown".into()),
+    };
+    (state, reason)
+}
+
+/// The reservation as AWS reports it.
+pub async fn describe_reservation(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    arn: &str,
+) -> Result<warmup::reservation::Observed, AwsError> {
+    let out = elb
+        .describe_capacity_reservation()
+        .load_balancer_arn(arn)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::new("elasticloadbalancing:DescribeCapacityReservation", e).on(arn)
+        })?;
+    Ok(warmup::reservation::Observed {
+        units: out
+            .minimum_load_balancer_capacity()
+            .and_then(|m| m.capacity_units())
+            .and_then(|u| u32::try_from(u).ok())
+            .filter(|u| *u > 0),
+        zones: out
+            .capacity_reservation_state()
+            .iter()
+            .map(|z| {
+                let (state, reason) = zone_state(z.state());
+                (
+                    z.availability_zone().unwrap_or("?").to_string(),
+                    state,
+                    reason,
+                )
+            })
+            .collect(),
+        last_modified: out.last_modified_time().and_then(from_smithy),
+        decreases_remaining: out.decrease_requests_remaining(),
+    })
+}
+
+/// A refused ModifyCapacityReservation, named by the SDK's error variant (never its text).
+fn modify_refusal(
+    e: &aws_sdk_elasticloadbalancingv2::operation::modify_capacity_reservation::ModifyCapacityReservationError,
+) -> &'static str {
+    use aws_sdk_elasticloadbalancingv2::operation::modify_capacity_reservation::ModifyCapacityReservationError as M;
+    match e {
+        M::CapacityDecreaseRequestsLimitExceededException(_) => {
+            "the daily decrease limit is reached (CapacityDecreaseRequestLimitExceeded)"
+        }
+        M::CapacityReservationPendingException(_) => "a reservation is still pending",
+        M::CapacityUnitsLimitExceededException(_) => "above the capacity-units limit",
+        M::InsufficientCapacityException(_) => "AWS has insufficient capacity to reserve",
+        M::InvalidConfigurationRequestException(_) => "the configuration is not valid",
+        M::LoadBalancerNotFoundException(_) => "the load balancer does not exist",
+        M::OperationNotPermittedException(_) => "the operation is not permitted",
+        M::PriorRequestNotCompleteException(_) => "a prior request has not completed",
+        _ => "an unexpected error",
+    }
+}
+
+async fn read_record(
+    ssm: &aws_sdk_ssm::Client,
+    parameter: &str,
+) -> Result<Option<warmup::reservation::Record>, String> {
+    let out = ssm
+        .get_parameter()
+        .name(parameter)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::new("ssm:GetParameter", e)
+                .on(parameter)
+                .to_string()
+        })?;
+    let text = out
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap_or("{}")
+        .trim();
+    if text.is_empty() || text == "{}" {
+        return Ok(None);
+    }
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| format!("{parameter}: {e}"))
+}
+
+async fn write_record(
+    ssm: &aws_sdk_ssm::Client,
+    parameter: &str,
+    record: &warmup::reservation::Record,
+) -> Result<(), String> {
+    let value = serde_json::to_string(record).map_err(|e| e.to_string())?;
+    ssm.put_parameter()
+        .name(parameter)
+        .value(value)
+        .overwrite(true)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            AwsError::new("ssm:PutParameter", e)
+                .on(parameter)
+                .to_string()
+        })
+}
+
+/// Per-session peaks of the ALB's `PeakLCUs` (per-minute Sum) inside `windows`.
+async fn lcu_peaks(
+    cw: &aws_sdk_cloudwatch::Client,
+    arn: &str,
+    windows: &[Window],
+) -> Result<Vec<f64>, AwsError> {
+    use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+    let (Some(start), Some(end)) = (
+        windows.iter().map(|w| w.spike_start).min(),
+        windows.iter().map(|w| w.spike_end).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // The metric's LoadBalancer dimension is the ARN after "loadbalancer/" (app/<name>/<id>).
+    let dimension = arn.split_once("loadbalancer/").map_or(arn, |(_, d)| d);
+    let q = MetricDataQuery::builder()
+        .id("lcu")
+        .return_data(true)
+        .metric_stat(
+            MetricStat::builder()
+                .metric(
+                    Metric::builder()
+                        .namespace("AWS/ApplicationELB")
+                        .metric_name("PeakLCUs")
+                        .dimensions(
+                            Dimension::builder()
+                                .name("LoadBalancer")
+                                .value(dimension)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .period(60)
+                .stat("Sum")
+                .build(),
+        )
+        .build();
+    let points = crate::aws::cloudwatch::metric_series(cw, vec![q], start, end).await?;
+    let mut by_session: std::collections::BTreeMap<chrono::NaiveDate, f64> = Default::default();
+    for (t, v) in points {
+        if let Some(w) = windows
+            .iter()
+            .find(|w| w.spike_start <= t && t <= w.spike_end)
+        {
+            let e = by_session.entry(w.session).or_insert(0.0);
+            *e = e.max(v);
+        }
+    }
+    Ok(by_session.into_values().collect())
+}
+
+/// The reservation step of a run: read, decide, act (unless `dry_run`), publish readiness.
+#[allow(clippy::too_many_arguments)]
+pub async fn reserve(
+    elb: &aws_sdk_elasticloadbalancingv2::Client,
+    ssm: &aws_sdk_ssm::Client,
+    cw: &aws_sdk_cloudwatch::Client,
+    cfg: &WarmupConfig,
+    rc: &ReservationConfig,
+    calendar: &Calendar,
+    events: &[warmup::events::Event],
+    now: DateTime<Utc>,
+    dry_run: bool,
+    deadline_check: bool,
+) -> ReservationReport {
+    use warmup::reservation::{decide, needed_between, ready, size, Decision, Record};
+    let mut r = ReservationReport::default();
+    let today = crate::calendar::local_date(now);
+    let day_windows: Vec<Window> = match calendar.session(today) {
+        Ok(Some(s)) => {
+            let mut w = warmup::windows(&s, &cfg.settings).to_vec();
+            w.extend(
+                events
+                    .iter()
+                    .filter_map(|e| warmup::event_window(&s, &cfg.settings, e)),
+            );
+            w
+        }
+        _ => Vec::new(),
+    };
+    let span = needed_between(&day_windows, &rc.settings);
+    let in_span = span.is_some_and(|(from, to)| from <= now && now < to);
+    let day_over = span.is_none_or(|(_, to)| now >= to);
+    let observed = match describe_reservation(elb, &rc.load_balancer_arn).await {
+        Ok(o) => o,
+        Err(e) => {
+            r.errors.push(e.to_string());
+            r.ready = !in_span;
+            publish_reservation(cw, cfg, r.ready, deadline_check, &mut r).await;
+            return r;
+        }
+    };
+    let record = match read_record(ssm, &rc.record_parameter).await {
+        Ok(rec) => rec,
+        Err(e) => {
+            r.errors
+                .push(format!("record unreadable ({e}): treated as none"));
+            None
+        }
+    };
+    let target = if in_span {
+        let recent = calendar
+            .recent(now, rc.history_sessions)
+            .unwrap_or_default();
+        let past: Vec<Window> = recent
+            .iter()
+            .flat_map(|s| warmup::windows(s, &cfg.settings))
+            .collect();
+        let peaks = match lcu_peaks(cw, &rc.load_balancer_arn, &past).await {
+            Ok(p) => p,
+            Err(e) => {
+                r.errors.push(format!("PeakLCUs history unavailable: {e}"));
+                Vec::new()
+            }
+        };
+        let (units, why) = size(&peaks, &rc.settings);
+        r.sized_by = why;
+        Some(units)
+    } else {
+        None
+    };
+    r.target = target;
+    let decision = decide(&observed, record.as_ref(), target, day_over, &rc.settings);
+    r.ready = ready(&observed, target);
+    r.observed = observed;
+    if !dry_run {
+        let (request, units) = match &decision {
+            Decision::Request { units, .. } => (Some(false), *units),
+            Decision::Reset { .. } => (Some(true), 0),
+            _ => (None, 0),
+        };
+        if let Some(reset) = request {
+            let mut call = elb
+                .modify_capacity_reservation()
+                .load_balancer_arn(&rc.load_balancer_arn);
+            call = if reset {
+                call.reset_capacity_reservation(true)
+            } else {
+                call.minimum_load_balancer_capacity(
+                    aws_sdk_elasticloadbalancingv2::types::MinimumLoadBalancerCapacity::builder()
+                        .capacity_units(i32::try_from(units).unwrap_or(i32::MAX))
+                        .build(),
+                )
+            };
+            match call.send().await {
+                Ok(_) => {
+                    if let Err(e) =
+                        write_record(ssm, &rc.record_parameter, &Record { units, at: now }).await
+                    {
+                        r.errors
+                            .push(format!("requested, but the record was not written: {e}"));
+                    }
+                }
+                Err(e) => {
+                    let why = e
+                        .as_service_error()
+                        .map(modify_refusal)
+                        .unwrap_or("no answer");
+                    r.errors.push(format!(
+                        "ModifyCapacityReservation {}: {why}; retried on the next run ({})",
+                        if reset {
+                            "reset".to_string()
+                        } else {
+                            format!("{units} units")
+                        },
+                        AwsError::new("elasticloadbalancing:ModifyCapacityReservation", e)
+                    ));
+                }
+            }
+        }
+    }
+    r.decision = Some(decision);
+    publish_reservation(cw, cfg, r.ready, deadline_check, &mut r).await;
+    r
+}
+
+async fn publish_reservation(
+    cw: &aws_sdk_cloudwatch::Client,
+    cfg: &WarmupConfig,
+    ready: bool,
+    deadline_check: bool,
+    r: &mut ReservationReport,
+) {
+    let mut metrics = vec![(
+        RESERVATION_READY_METRIC,
+        if ready { 1.0 } else { 0.0 },
+        StandardUnit::Count,
+    )];
+    if deadline_check {
+        r.deadline_missed = Some(!ready);
+        metrics.push((
+            RESERVATION_DEADLINE_METRIC,
+            if ready { 0.0 } else { 1.0 },
+            StandardUnit::Count,
+        ));
+    }
+    if let Err(e) =
+        crate::aws::cloudwatch::put_stack_metrics(cw, &cfg.metrics_namespace, &cfg.stack, &metrics)
+            .await
+    {
+        r.errors.push(e.to_string());
+    }
 }

@@ -11,6 +11,7 @@
 pub mod aws;
 pub mod events;
 pub mod preview;
+pub mod reservation;
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -15,6 +15,7 @@ pub async fn run() -> Result<(), Error> {
         autoscaling: aws_sdk_applicationautoscaling::Client::new(&sdk),
         cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
         ssm: aws_sdk_ssm::Client::new(&sdk),
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&sdk),
     };
     let (clients, cfg) = (&clients, &cfg);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {

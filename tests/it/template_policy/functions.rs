@@ -17,10 +17,15 @@ fn market_warmup_runs_hourly_and_in_session_in_new_york_time_with_alarms() {
     let mut expressions = Vec::new();
     for (name, e) in events {
         assert_eq!(e["Type"], "ScheduleV2", "{name}");
-        assert_eq!(
-            e["Properties"]["ScheduleExpressionTimezone"], "America/New_York",
-            "{name}"
-        );
+        if e["Properties"]["ScheduleExpression"] == "rate(1 minute)" {
+            // The reservation's per-minute check: a rate has no time zone; on only when enabled.
+            assert_eq!(name, "ReservationEveryMinute");
+        } else {
+            assert_eq!(
+                e["Properties"]["ScheduleExpressionTimezone"], "America/New_York",
+                "{name}"
+            );
+        }
         let input: Value =
             serde_json::from_str(e["Properties"]["Input"].as_str().unwrap()).unwrap();
         assert!(input["trigger"].is_string(), "{name}");
@@ -28,19 +33,35 @@ fn market_warmup_runs_hourly_and_in_session_in_new_york_time_with_alarms() {
             e["Properties"]["DeadLetterConfig"]["Arn"],
             json!({"Fn::GetAtt": ["WarmupDeadLetterQueue", "Arn"]})
         );
-        expressions.push(
-            e["Properties"]["ScheduleExpression"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        match e["Properties"]["ScheduleExpression"].as_str() {
+            Some(x) => expressions.push(x.to_string()),
+            // The deadline check's cron is a parameter, and it runs only when enabled.
+            None => {
+                assert_eq!(name, "ReservationDeadline");
+                assert_eq!(
+                    e["Properties"]["ScheduleExpression"],
+                    r#ref("AlbReservationDeadlineCron")
+                );
+            }
+        }
+        if name.starts_with("Reservation") {
+            assert_eq!(
+                e["Properties"]["State"],
+                json!({"Fn::If": ["ReserveAlb", "ENABLED", "DISABLED"]}),
+                "{name}"
+            );
+        }
     }
     expressions.sort();
-    // Hourly every day (weekends and holidays too: the dead-man alarm needs it), and every
-    // 10 minutes through the session on weekdays.
+    // Hourly every day (weekends and holidays too: the dead-man alarm needs it), every 10
+    // minutes from 07:00 through the session on weekdays, and the reservation's check.
     assert_eq!(
         expressions,
-        vec!["cron(0/10 7-16 ? * MON-FRI *)", "cron(5 * * * ? *)"]
+        vec![
+            "cron(0/10 7-16 ? * MON-FRI *)",
+            "cron(5 * * * ? *)",
+            "rate(1 minute)"
+        ]
     );
     assert_eq!(
         f.prop("EventInvokeConfig.DestinationConfig.OnFailure.Destination"),
@@ -115,6 +136,8 @@ fn market_warmup_runs_hourly_and_in_session_in_new_york_time_with_alarms() {
             "application-autoscaling:GetPredictiveScalingForecast",
             "cloudwatch:GetMetricData",
             "cloudwatch:PutMetricData",
+            // ELB Describe actions have no resource-level permissions (ALB reservation, enabled only).
+            "elasticloadbalancing:DescribeCapacityReservation",
         ]
         .map(String::from)
         .into_iter()

@@ -183,3 +183,46 @@ fn an_optional_waf_web_acl_is_associated_with_the_alb() {
     let desc = param(&t, "WebAclArn")["Description"].as_str().unwrap();
     assert!(desc.contains("synthetic orders"), "{desc}");
 }
+
+#[test]
+fn the_template_never_sets_the_alb_reservation_the_warm_up_owns_it() {
+    let text = std::fs::read_to_string(crate::support::root().join("template.yaml")).unwrap();
+    let t = template();
+    let lb = only(&t, "AWS::ElasticLoadBalancingV2::LoadBalancer");
+    assert!(lb.prop("MinimumLoadBalancerCapacity").is_none());
+    assert!(
+        !text.contains("MinimumLoadBalancerCapacity:"),
+        "a stack update would fight the warm-up"
+    );
+    // The function may modify only this load balancer's reservation, and only when enabled.
+    let f = t
+        .resources_of_type("AWS::Serverless::Function")
+        .find(|f| f.prop("Handler") == Some(&serde_json::json!("market-warmup")))
+        .unwrap();
+    let sts = function_statements(&f);
+    let modify: Vec<&Value> = sts
+        .iter()
+        .filter(|s| s["Action"] == "elasticloadbalancing:ModifyCapacityReservation")
+        .collect();
+    assert_eq!(modify.len(), 1);
+    assert_eq!(modify[0]["Resource"], r#ref("LoadBalancer"));
+    let env = f.prop("Environment.Variables").unwrap();
+    assert_eq!(
+        env["ALB_RESERVATION_ENABLED"],
+        r#ref("AlbReservationEnabled")
+    );
+    assert_eq!(env["LOAD_BALANCER_ARN"], r#ref("LoadBalancer"));
+    assert_eq!(
+        param(&t, "AlbReservationEnabled")["Default"],
+        "false",
+        "off by default"
+    );
+    for alarm in ["AlbReservationDeadlineAlarm", "AlbReservationNotReadyAlarm"] {
+        let a = t.resource(alarm).unwrap();
+        assert_eq!(a.condition(), Some("ReserveAlb"), "{alarm}");
+        assert_eq!(
+            a.prop("AlarmActions"),
+            Some(&serde_json::json!([r#ref("AlarmTopic")]))
+        );
+    }
+}

@@ -118,12 +118,19 @@ fn role_assumed_by<'a>(t: &'a Template, principal: &str) -> Vec<Resource<'a>> {
 
 /// Inline policy statements of a role, conditional ones unwrapped (`Fn::If` true branch).
 fn statements(role: &Resource<'_>) -> Vec<Value> {
+    policy_statements(role, |_| true)
+}
+
+/// The statements of the role's policies `keep` selects, conditional ones unwrapped.
+fn policy_statements(role: &Resource<'_>, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
     let mut out = Vec::new();
     for policy in role
         .prop("Policies")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
+        .into_iter()
+        .filter(|p| keep(p))
     {
         for s in policy["PolicyDocument"]["Statement"]
             .as_array()
@@ -182,16 +189,5 @@ fn function_role<'a>(t: &'a Template, f: &Resource<'_>) -> Resource<'a> {
 fn function_statements(f: &Resource<'_>) -> Vec<Value> {
     let t = template();
     let role = function_role(&t, f);
-    role.prop("Policies")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|p| p["PolicyName"] == "handler")
-        .flat_map(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect()
+    policy_statements(&role, |p| p["PolicyName"] == "handler")
 }

@@ -233,6 +233,12 @@ fn clients(world: World, writes: &Writes) -> Clients {
         autoscaling: mock_client!(aas, RuleMode::MatchAny, &aas_rules),
         cloudwatch: mock_client!(cw, RuleMode::MatchAny, &cw_rules),
         ssm: mock_client!(ssm, RuleMode::MatchAny, &ssm_rules),
+        // The ALB reservation is off in these tests' configuration: no call expected.
+        elb: mock_client!(
+            aws_sdk_elasticloadbalancingv2,
+            RuleMode::MatchAny,
+            &Vec::<aws_smithy_mocks::Rule>::new()
+        ),
     }
 }
 
