@@ -284,19 +284,11 @@ pub async fn run(
                 .push("the ALB reservation is not enabled: nothing to check".into());
             return Ok(report);
         };
-        let r = reserve(
-            &clients.elb,
-            &clients.ssm,
-            &clients.cloudwatch,
-            cfg,
-            rc,
-            &calendar,
-            &events,
-            now,
-            request.dry_run,
-            trigger == Some("reservation-deadline"),
-        )
-        .await;
+        let mode = StepMode {
+            dry_run: request.dry_run,
+            deadline_check: trigger == Some("reservation-deadline"),
+        };
+        let r = reserve(clients, cfg, rc, &calendar, &events, now, mode).await;
         report.errors.extend(r.errors.iter().cloned());
         report.reservation = Some(r);
         return if report.errors.is_empty() {
@@ -412,16 +404,13 @@ pub async fn run(
     report.next_spike_covered = next_spike_covered(&plan, &in_place);
     if let Some(rc) = &cfg.reservation {
         let r = reserve(
-            &clients.elb,
-            &clients.ssm,
-            &clients.cloudwatch,
+            clients,
             cfg,
             rc,
             &calendar,
             &events,
             now,
-            false,
-            false,
+            StepMode::default(),
         )
         .await;
         // With the reservation enabled, the next spike is covered only when it is ready too.
@@ -806,20 +795,25 @@ async fn lcu_peaks(
     Ok(by_session.into_values().collect())
 }
 
+/// How a reservation step runs: plan only (`dry_run`), and whether it is the deadline check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StepMode {
+    pub dry_run: bool,
+    pub deadline_check: bool,
+}
+
 /// The reservation step of a run: read, decide, act (unless `dry_run`), publish readiness.
-#[allow(clippy::too_many_arguments)]
 pub async fn reserve(
-    elb: &aws_sdk_elasticloadbalancingv2::Client,
-    ssm: &aws_sdk_ssm::Client,
-    cw: &aws_sdk_cloudwatch::Client,
+    clients: &Clients,
     cfg: &WarmupConfig,
     rc: &ReservationConfig,
     calendar: &Calendar,
     events: &[warmup::events::Event],
     now: DateTime<Utc>,
-    dry_run: bool,
-    deadline_check: bool,
+    mode: StepMode,
 ) -> ReservationReport {
+    let (elb, ssm, cw) = (&clients.elb, &clients.ssm, &clients.cloudwatch);
+    let (dry_run, deadline_check) = (mode.dry_run, mode.deadline_check);
     use warmup::reservation::{decide, needed_between, ready, size, Decision, Record};
     let mut r = ReservationReport::default();
     let today = crate::calendar::local_date(now);

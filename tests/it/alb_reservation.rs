@@ -12,7 +12,7 @@ use aws_smithy_mocks::{mock, mock_client, MockResponse, RuleMode};
 use aws_smithy_types::DateTime as SmithyTime;
 use chrono::{DateTime, Duration, Utc};
 use orderbroker::calendar::Calendar;
-use orderbroker::warmup::aws::{reserve, ReservationConfig, WarmupConfig};
+use orderbroker::warmup::aws::{reserve, Clients, ReservationConfig, StepMode, WarmupConfig};
 use orderbroker::warmup::reservation::*;
 use orderbroker::warmup::{windows, Settings};
 
@@ -308,19 +308,22 @@ async fn step(
         }),
     ];
     let (cfg, rc) = config();
-    let r = reserve(
-        &mock_client!(elb, RuleMode::MatchAny, &elb_rules),
-        &mock_client!(ssm, RuleMode::MatchAny, &ssm_rules),
-        &mock_client!(cw, RuleMode::MatchAny, &cw_rules),
-        &cfg,
-        &rc,
-        &Calendar::new(),
-        &[],
-        now,
-        false,
-        deadline,
-    )
-    .await;
+    let no_rules: Vec<aws_smithy_mocks::Rule> = Vec::new();
+    let clients = Clients {
+        autoscaling: mock_client!(
+            aws_sdk_applicationautoscaling,
+            RuleMode::MatchAny,
+            &no_rules
+        ),
+        cloudwatch: mock_client!(cw, RuleMode::MatchAny, &cw_rules),
+        ssm: mock_client!(ssm, RuleMode::MatchAny, &ssm_rules),
+        elb: mock_client!(elb, RuleMode::MatchAny, &elb_rules),
+    };
+    let mode = StepMode {
+        dry_run: false,
+        deadline_check: deadline,
+    };
+    let r = reserve(&clients, &cfg, &rc, &Calendar::new(), &[], now, mode).await;
     (r, seen)
 }
 

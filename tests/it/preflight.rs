@@ -290,17 +290,7 @@ fn a_new_stack_has_nothing_to_protect() {
 #[test]
 fn a_declared_market_event_is_a_spike_window_for_a_stack_update_too() {
     let new = Template::parse(&template_text()).unwrap();
-    let cpi = orderbroker::warmup::events::DeclaredEvent {
-        date: chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
-        start: "08:30".into(),
-        end: "09:00".into(),
-        floor: Some(12),
-        multiplier: None,
-        of: None,
-        reason: "CPI".into(),
-    }
-    .check(&Calendar::new())
-    .unwrap();
+    let cpi = crate::support::cpi_event("2026-12-02");
     let at = |hm: &str, events: &[orderbroker::warmup::events::Event]| {
         check(&Inputs {
             new_template: &new,

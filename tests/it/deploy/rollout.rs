@@ -416,17 +416,7 @@ async fn override_alarms_ignores_only_the_firing_alarms_and_says_so() {
 
 #[tokio::test]
 async fn a_declared_market_event_window_is_refused_like_the_open() {
-    let cpi = orderbroker::warmup::events::DeclaredEvent {
-        date: chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap(),
-        start: "08:30".into(),
-        end: "09:00".into(),
-        floor: Some(12),
-        multiplier: None,
-        of: None,
-        reason: "CPI".into(),
-    }
-    .check(&Calendar::new())
-    .unwrap();
+    let cpi = crate::support::cpi_event("2026-12-02");
     let mut req = request(ny("2026-12-02", "08:05"));
     req.events = vec![cpi];
     let (r, calls, _) = run(World::default(), req).await;

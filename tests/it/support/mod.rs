@@ -266,3 +266,18 @@ pub async fn refusing_url() -> String {
     drop(l);
     format!("http://{addr}")
 }
+
+/// A declared 08:30-09:00 CPI release on `date` (floor 12), checked against the plain calendar.
+pub fn cpi_event(date: &str) -> orderbroker::warmup::events::Event {
+    orderbroker::warmup::events::DeclaredEvent {
+        date: chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap(),
+        start: "08:30".into(),
+        end: "09:00".into(),
+        floor: Some(12),
+        multiplier: None,
+        of: None,
+        reason: "CPI".into(),
+    }
+    .check(&orderbroker::calendar::Calendar::new())
+    .unwrap()
+}
