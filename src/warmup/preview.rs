@@ -21,6 +21,8 @@ pub struct Day<'a> {
     pub max_tasks: u32,
     /// The standby tasks kept above demand (the warm pool's N), if known.
     pub standby: Option<u32>,
+    /// The ALB capacity reservation: held from, until, and its units, if shown.
+    pub reservation: Option<(DateTime<Utc>, DateTime<Utc>, u32)>,
 }
 
 const WIDTH: f64 = 960.0;
@@ -255,6 +257,17 @@ fn panel(day: &Day<'_>, top: f64) -> String {
         "<polyline class=\"floor\" points=\"{}\" fill=\"none\" stroke=\"#1d3557\" stroke-width=\"2.5\"/>\n",
         pts.join(" ")
     ));
+    if let Some((from, to, units)) = day.reservation {
+        let (xa, xb) = (f.x(from), f.x(to));
+        s.push_str(&format!(
+            "<rect class=\"reservation\" x=\"{xa:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"8\" fill=\"#6a4c93\" opacity=\"0.6\"/>\n<text x=\"{xa:.1}\" y=\"{:.1}\" fill=\"#6a4c93\">ALB reservation {units} LCU {}-{}</text>\n",
+            y0 + 20.0,
+            (xb - xa).max(1.0),
+            y0 + 40.0,
+            hm(from),
+            hm(to)
+        ));
+    }
     if let Some(n) = day.standby {
         s.push_str(&format!(
             "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"#6a4c93\">standby tasks N = {n} above demand (warm pool)</text>\n",
@@ -302,6 +315,7 @@ fn legend(top: f64) -> String {
         ("#ffe0b3", "market event window"),
         ("#c00", "MaxTasks"),
         ("#888", "MinTasks"),
+        ("#6a4c93", "ALB capacity reservation (when shown)"),
     ];
     let mut s = format!("<g id=\"legend\" transform=\"translate({LEFT},{top:.1})\">\n");
     for (k, (colour, text)) in items.iter().enumerate() {

@@ -61,6 +61,7 @@ fn picture(date: &str, events: &[DeclaredEvent]) -> (String, Option<Plan>) {
         min_tasks: 3,
         max_tasks: 30,
         standby: Some(2),
+        reservation: None,
     }]);
     (text, plan)
 }
@@ -197,4 +198,28 @@ fn the_cli_draws_the_same_picture_as_the_library() {
     crate::support::succeeded(&out);
     let (text, _) = picture("2026-12-02", &[]);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+#[test]
+fn the_alb_reservation_is_a_layer_of_the_text_and_the_picture() {
+    let dir = std::env::temp_dir().join(format!("ob-svg-alb-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("plan.svg");
+    let out = crate::support::orderbroker()
+        .args(["plan", "--date", "2026-12-02", "--alb-units", "60", "--svg"])
+        .arg(&file)
+        .env_remove("MARKET_CLOSURES")
+        .output()
+        .unwrap();
+    let text = crate::support::succeeded(&out);
+    assert!(
+        text.contains("ALB reservation: 60 LCUs requested from 07:17 (120 min before the first raise), held until 16:15"),
+        "{text}"
+    );
+    let svg = std::fs::read_to_string(&file).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    assert!(texts(&doc)
+        .iter()
+        .any(|t| t == "ALB reservation 60 LCU 07:17-16:15"));
+    assert!(classes(&doc).iter().any(|c| c == "reservation"));
 }

@@ -28,6 +28,14 @@ pub struct PlanArgs {
     /// StandbyTasksDefault is 2), shown as a layer
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=500))]
     standby: Option<u32>,
+    /// Show the ALB capacity reservation of this many LCUs (the function sizes it from the
+    /// ALB's PeakLCUs history, which this offline command cannot read: give the last run's)
+    #[arg(long, value_name = "LCU", value_parser = clap::value_parser!(u32).range(1..=100000))]
+    alb_units: Option<u32>,
+    /// The reservation's lead before the day's first raise (the template's
+    /// AlbReservationLeadMinutes)
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(i64).range(30..=720))]
+    alb_lead_minutes: i64,
     /// Capacity forecast as `aws application-autoscaling get-predictive-scaling-forecast` prints
     /// it (JSON with CapacityForecast.Timestamps and .Values); without it the configured floor
     #[arg(long, value_name = "FILE")]
@@ -125,6 +133,7 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
                 min_tasks: args.baseline,
                 max_tasks: args.max,
                 standby: args.standby,
+                reservation: reservation_span(&args, d),
             })
             .collect();
         std::fs::write(path, orderbroker::warmup::preview::svg(&pictures))
@@ -214,6 +223,26 @@ fn plan_day(
     })
 }
 
+/// When the ALB reservation would be held this day, and its units (only with `--alb-units`).
+fn reservation_span(
+    args: &PlanArgs,
+    d: &DayResult,
+) -> Option<(
+    chrono::DateTime<chrono::Utc>,
+    chrono::DateTime<chrono::Utc>,
+    u32,
+)> {
+    let units = args.alb_units?;
+    let windows: Vec<warmup::Window> = d.plan.as_ref()?.windows.iter().map(|w| w.window).collect();
+    let settings = warmup::reservation::ReservationSettings {
+        enabled: true,
+        lead_minutes: args.alb_lead_minutes,
+        ..Default::default()
+    };
+    let (from, to) = warmup::reservation::needed_between(&windows, &settings)?;
+    Some((from, to, units))
+}
+
 /// A day for a person: every layer that decides capacity.
 fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) {
     let (Some(session), Some(plan)) = (&d.session, &d.plan) else {
@@ -262,6 +291,17 @@ fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) {
         layers.push_str(&format!("; standby tasks N = {n} above demand (warm pool)"));
     }
     println!("{layers}");
+    match reservation_span(args, d) {
+        Some((from, to, units)) => println!(
+            "  ALB reservation: {units} LCUs requested from {} ({} min before the first raise), held until {}, then reset",
+            hm(from),
+            args.alb_lead_minutes,
+            hm(to)
+        ),
+        None => println!(
+            "  ALB reservation: not shown (--alb-units N; with AlbReservationEnabled the function sizes it from PeakLCUs)"
+        ),
+    }
     if let Some(f) = forecast {
         let hours: Vec<String> = f
             .points
