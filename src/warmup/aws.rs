@@ -182,6 +182,40 @@ pub async fn run(
     };
 
     let overrides = read_overrides(&clients.ssm, &cfg.overrides_parameter).await?;
+    let ahead = calendar.upcoming(now, cfg.settings.horizon_sessions)?;
+    let (events, skipped) = warmup::events::plan_events(
+        &calendar,
+        &ahead,
+        &overrides.events,
+        crate::calendar::local_date(now),
+    )?;
+    for why in &skipped {
+        tracing::warn!(event = %why, "declared market event skipped");
+        report.notes.push(format!("WARNING: event skipped: {why}"));
+    }
+    report.events_skipped = skipped;
+    // The per-minute reservation check and the deadline check run only the reservation step.
+    let trigger = request.trigger.as_deref();
+    if matches!(trigger, Some("reservation") | Some("reservation-deadline")) {
+        let Some(rc) = &cfg.reservation else {
+            report
+                .notes
+                .push("the ALB reservation is not enabled: nothing to check".into());
+            return Ok(report);
+        };
+        let mode = StepMode {
+            dry_run: request.dry_run,
+            deadline_check: trigger == Some("reservation-deadline"),
+        };
+        let r = reserve(clients, cfg, rc, &calendar, &events, now, mode).await;
+        report.errors.extend(r.errors.iter().cloned());
+        report.reservation = Some(r);
+        return if report.errors.is_empty() {
+            Ok(report)
+        } else {
+            Err(WarmupError::Partial(report.errors.clone()))
+        };
+    }
 
     let targets = aas
         .describe_scalable_targets()
@@ -241,7 +275,6 @@ pub async fn run(
         }
     };
 
-    let ahead = calendar.upcoming(now, cfg.settings.horizon_sessions)?;
     let recent = calendar.recent(now, 10)?;
     let history = match recent.last() {
         Some(oldest) => {
@@ -264,39 +297,6 @@ pub async fn run(
     };
     report.history_samples = history.len();
 
-    let (events, skipped) = warmup::events::plan_events(
-        &calendar,
-        &ahead,
-        &overrides.events,
-        crate::calendar::local_date(now),
-    )?;
-    for why in &skipped {
-        tracing::warn!(event = %why, "declared market event skipped");
-        report.notes.push(format!("WARNING: event skipped: {why}"));
-    }
-    report.events_skipped = skipped;
-    // The per-minute reservation check and the deadline check run only the reservation step.
-    let trigger = request.trigger.as_deref();
-    if matches!(trigger, Some("reservation") | Some("reservation-deadline")) {
-        let Some(rc) = &cfg.reservation else {
-            report
-                .notes
-                .push("the ALB reservation is not enabled: nothing to check".into());
-            return Ok(report);
-        };
-        let mode = StepMode {
-            dry_run: request.dry_run,
-            deadline_check: trigger == Some("reservation-deadline"),
-        };
-        let r = reserve(clients, cfg, rc, &calendar, &events, now, mode).await;
-        report.errors.extend(r.errors.iter().cloned());
-        report.reservation = Some(r);
-        return if report.errors.is_empty() {
-            Ok(report)
-        } else {
-            Err(WarmupError::Partial(report.errors.clone()))
-        };
-    }
     let plan = warmup::plan(&warmup::Inputs {
         now,
         sessions: &ahead,

@@ -163,3 +163,28 @@ async fn a_declared_event_on_a_non_trading_day_is_skipped_alone_with_a_warning_a
         "the good event still applies: {names:?}"
     );
 }
+
+#[tokio::test]
+async fn the_per_minute_reservation_trigger_touches_nothing_when_the_reservation_is_off() {
+    let w = Writes::default();
+    let request: WarmupRequest = serde_json::from_str(r#"{"trigger":"reservation"}"#).unwrap();
+    let report = run(
+        &clients(World::default(), &w),
+        &config(),
+        &request,
+        ny("2026-12-02", "07:30"),
+    )
+    .await
+    .unwrap();
+    assert!(
+        report.notes.iter().any(|n| n.contains("not enabled")),
+        "{:?}",
+        report.notes
+    );
+    assert!(report.reservation.is_none());
+    assert!(w.puts.lock().unwrap().is_empty());
+    assert!(
+        w.coverage.lock().unwrap().is_empty(),
+        "the plan step did not run"
+    );
+}
