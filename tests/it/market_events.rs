@@ -7,7 +7,7 @@ use orderbroker::calendar::Calendar;
 use orderbroker::warmup::events::*;
 use orderbroker::warmup::*;
 
-use crate::support::{ny, orderbroker};
+use crate::support::ny;
 
 fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
@@ -297,12 +297,7 @@ fn the_cli_refuses_an_event_on_a_non_trading_day() {
             {"date":"2021-04-05","start":"08:30","end":"09:00","floor":10,"reason":"ok"}]"#,
     )
     .unwrap();
-    let out = orderbroker()
-        .args(["plan", "--date", "2021-04-01", "--events"])
-        .arg(&file)
-        .env_remove("MARKET_CLOSURES")
-        .output()
-        .unwrap();
+    let out = crate::support::plan_cli(&["--date", "2021-04-01", "--events"], &file);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -315,12 +310,7 @@ fn the_cli_refuses_an_event_on_a_non_trading_day() {
         r#"[{"date":"2026-12-02","start":"08:30","end":"09:00","floor":10,"reason":"CPI"}]"#,
     )
     .unwrap();
-    let out = orderbroker()
-        .args(["plan", "--date", "2026-12-02", "--events"])
-        .arg(&file)
-        .env_remove("MARKET_CLOSURES")
-        .output()
-        .unwrap();
+    let out = crate::support::plan_cli(&["--date", "2026-12-02", "--events"], &file);
     let text = crate::support::succeeded(&out);
     assert!(
         text.contains("event spike 08:30-09:00: raise MinCapacity to 10 at 08:17"),

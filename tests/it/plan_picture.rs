@@ -189,12 +189,7 @@ fn the_cli_draws_the_same_picture_as_the_library() {
     let dir = std::env::temp_dir().join(format!("ob-svg-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("plan.svg");
-    let out = crate::support::orderbroker()
-        .args(["plan", "--date", "2026-12-02", "--standby", "2", "--svg"])
-        .arg(&file)
-        .env_remove("MARKET_CLOSURES")
-        .output()
-        .unwrap();
+    let out = crate::support::plan_cli(&["--date", "2026-12-02", "--standby", "2", "--svg"], &file);
     crate::support::succeeded(&out);
     let (text, _) = picture("2026-12-02", &[]);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
@@ -205,12 +200,10 @@ fn the_alb_reservation_is_a_layer_of_the_text_and_the_picture() {
     let dir = std::env::temp_dir().join(format!("ob-svg-alb-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("plan.svg");
-    let out = crate::support::orderbroker()
-        .args(["plan", "--date", "2026-12-02", "--alb-units", "60", "--svg"])
-        .arg(&file)
-        .env_remove("MARKET_CLOSURES")
-        .output()
-        .unwrap();
+    let out = crate::support::plan_cli(
+        &["--date", "2026-12-02", "--alb-units", "60", "--svg"],
+        &file,
+    );
     let text = crate::support::succeeded(&out);
     assert!(
         text.contains("ALB reservation: 60 LCUs requested from 07:17 (120 min before the first raise), held until 16:15"),

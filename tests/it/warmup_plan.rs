@@ -388,12 +388,7 @@ fn plan_cli_prints_the_day_offline() {
         r#"{"CapacityForecast":{"Timestamps":["2026-11-27T14:00:00Z","2026-11-27T17:00:00Z"],"Values":[9.4,6.0]},"LoadForecast":[],"UpdateTime":"2026-11-27T06:00:00Z"}"#,
     )
     .unwrap();
-    let out = crate::support::orderbroker()
-        .args(["plan", "--date", "2026-11-27", "--forecast"])
-        .arg(&file)
-        .env_remove("MARKET_CLOSURES")
-        .output()
-        .unwrap();
+    let out = crate::support::plan_cli(&["--date", "2026-11-27", "--forecast"], &file);
     let text = crate::support::succeeded(&out);
     assert!(
         text.contains("2026-11-27: open 09:30 close 13:00, early close"),

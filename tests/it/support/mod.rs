@@ -281,3 +281,15 @@ pub fn cpi_event(date: &str) -> orderbroker::warmup::events::Event {
     .check(&orderbroker::calendar::Calendar::new())
     .unwrap()
 }
+
+/// `orderbroker plan ARGS FILE` without the shell's MARKET_CLOSURES (the file is the last
+/// argument's value: `--events`, `--forecast` or `--svg`).
+pub fn plan_cli(args: &[&str], file: &Path) -> std::process::Output {
+    orderbroker()
+        .arg("plan")
+        .args(args)
+        .arg(file)
+        .env_remove("MARKET_CLOSURES")
+        .output()
+        .unwrap()
+}
