@@ -136,8 +136,13 @@ deploy: setup readiness build
 	$(ORDERBROKER) preflight --template template.yaml --region $(REGION) $(PREFLIGHT_FLAGS)
 	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ))"; \
 	$(SAM) deploy --region $(REGION) --parameter-overrides "$$OVERRIDES"
-	$(SAM) remote invoke MarketWarmupFunction --stack-name "$$($(ORDERBROKER) samconfig stack-name)" \
-	  --region $(REGION) --event-file events/market-warmup-deploy.json
+	@# The function runs one invocation at a time (reserved concurrency 1): a scheduled run in
+	@# progress throttles this one, so it is tried three times (the warm-up is idempotent).
+	for i in 1 2 3; do \
+	  $(SAM) remote invoke MarketWarmupFunction --stack-name "$$($(ORDERBROKER) samconfig stack-name)" \
+	    --region $(REGION) --event-file events/market-warmup-deploy.json && exit 0; \
+	  echo "make: warm-up invoke $$i failed; retrying in 20 s"; sleep 20; \
+	done; exit 1
 
 # ------------------------------------------------------------------ live tests
 # The market-hours scenarios against a DEPLOYED stack; scenarios 2 and 3 deploy new versions.
