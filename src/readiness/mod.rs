@@ -588,8 +588,10 @@ fn egress_kind(target: &str) -> Option<&'static str> {
         ("eni-", "network interface (NAT instance or appliance)"),
         ("i-", "NAT instance"),
         ("vpce-", "Gateway Load Balancer endpoint (firewall)"),
-        ("pcx-", "VPC peering"),
-        ("cagw-", "carrier gateway"),
+        // Cloud WAN: a central egress VPC behind the core network.
+        ("arn:aws:networkmanager:", "Cloud WAN core network"),
+        // Not VPC peering (pcx-): a peering connection carries no transit to the peer's NAT or
+        // internet gateway (VPC peering docs, "unsupported configurations").
     ]
     .into_iter()
     .find(|(p, _)| target.starts_with(p))

@@ -284,6 +284,8 @@ fn private_subnets_need_a_nat_or_transit_gateway_unless_the_endpoints_are_create
     let n = needs(&[]);
     assert_eq!(egress(&n, &routes(Some("nat-0abc"))).status, Status::Pass);
     assert_eq!(egress(&n, &routes(Some("tgw-0abc"))).status, Status::Pass);
+    // A peering connection carries no transit to the peer's NAT: no path to AWS.
+    assert_fail(&egress(&n, &routes(Some("pcx-0abc"))), "nat-gateway-id");
     assert_fail(&egress(&n, &routes(None)), "nat-gateway-id");
     let public = egress(&n, &routes(Some("igw-0abc")));
     assert_eq!(public.status, Status::Fail);
