@@ -227,6 +227,23 @@ impl Calendar {
         Ok(out)
     }
 
+    /// The trading day at or before `date`, looking back at most `days` days (`None` when the
+    /// exchange is closed on all of them).
+    pub fn trading_day_on_or_before(
+        &self,
+        date: NaiveDate,
+        days: u32,
+    ) -> Result<Option<NaiveDate>, CalendarError> {
+        let mut d = date;
+        for _ in 0..=days {
+            if self.closed(d)?.is_none() {
+                return Ok(Some(d));
+            }
+            d -= Duration::days(1);
+        }
+        Ok(None)
+    }
+
     /// The last `n` sessions that closed before `now`, newest first.
     pub fn recent(&self, now: DateTime<Utc>, n: usize) -> Result<Vec<Session>, CalendarError> {
         let mut d = local_date(now);

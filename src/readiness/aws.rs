@@ -1,8 +1,8 @@
 //! The AWS edge of the readiness check: reads each fact, hands it to the pure judgement in
 //! [`crate::readiness`], and creates the ECS service-linked role only when asked.
 //!
-//! Read-only by default. The calls (IAM in docs/iam.md, `readiness`): sts:GetCallerIdentity,
-//! iam:GetRole (+ iam:CreateServiceLinkedRole with `--create-service-linked-role`),
+//! Read-only by default. The calls (IAM in docs/iam.md, `readiness`; the account comes from
+//! the CLI's own sts:GetCallerIdentity, which also tells no credentials from no AWS): iam:GetRole (+ iam:CreateServiceLinkedRole with `--create-service-linked-role`),
 //! lambda:GetAccountSettings, lambda:GetFunctionConcurrency, ec2:DescribeVpcAttribute,
 //! ec2:DescribeSubnets, ec2:DescribeRouteTables, ec2:DescribeVpcEndpoints,
 //! cloudformation:DescribeStacks/ListStackResources, ecs:DescribeServices,
@@ -27,7 +27,6 @@ use crate::deploy::aws::{quota_check, service_state, Clients, Names};
 #[derive(Clone)]
 pub struct ReadinessClients {
     pub deploy: Clients,
-    pub sts: aws_sdk_sts::Client,
     pub iam: aws_sdk_iam::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub lambda: aws_sdk_lambda::Client,
@@ -37,7 +36,6 @@ impl ReadinessClients {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         ReadinessClients {
             deploy: Clients::new(sdk),
-            sts: aws_sdk_sts::Client::new(sdk),
             iam: aws_sdk_iam::Client::new(sdk),
             ec2: aws_sdk_ec2::Client::new(sdk),
             lambda: aws_sdk_lambda::Client::new(sdk),
@@ -71,36 +69,16 @@ impl Default for Options {
     }
 }
 
-/// Why no report could be made at all.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadinessError {
-    #[error("no AWS credentials: set AWS_PROFILE or run `aws sso login` / `aws configure` ({0})")]
-    NoCredentials(#[source] AwsError),
-    #[error("AWS cannot be reached or refused the caller identity: {0}")]
-    Unreachable(#[source] AwsError),
-    #[error(transparent)]
-    Stack(#[from] StackError),
-}
-
-/// Runs every check. Only the identity and the stack must be readable; any other fact that
-/// cannot be read becomes a FAIL naming it.
+/// Runs every check in `account` (the caller's, as STS named it). Only the stack must be
+/// readable; any other fact that cannot be read becomes a FAIL naming it.
 pub async fn run(
     c: &ReadinessClients,
     needs: &Needs,
     opts: Options,
-) -> Result<Report, ReadinessError> {
+    account: &str,
+) -> Result<Report, StackError> {
     let started = Instant::now();
-    let account = match c.sts.get_caller_identity().send().await {
-        Ok(o) => o.account().unwrap_or("?").to_string(),
-        Err(e) => {
-            let e = AwsError::new("sts:GetCallerIdentity", e);
-            return Err(if e.is_missing_credentials() {
-                ReadinessError::NoCredentials(e)
-            } else {
-                ReadinessError::Unreachable(e)
-            });
-        }
-    };
+    let account = account.to_string();
     let deployed = stack::read_stack(&c.deploy.cloudformation, &needs.stack).await?;
     let resources = match &deployed {
         Some(_) => stack::list_stack_resources(&c.deploy.cloudformation, &needs.stack)

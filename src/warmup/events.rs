@@ -220,16 +220,10 @@ pub fn expiration_day(
     year: i32,
     month: u32,
 ) -> Result<Option<NaiveDate>, CalendarError> {
-    let Some(mut d) = third_friday(year, month) else {
-        return Ok(None);
-    };
-    for _ in 0..7 {
-        if calendar.closed(d)?.is_none() {
-            return Ok(Some(d));
-        }
-        d -= Duration::days(1);
+    match third_friday(year, month) {
+        Some(d) => calendar.trading_day_on_or_before(d, 6),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// The last trading day of a month.
@@ -243,16 +237,10 @@ pub fn month_end(
     } else {
         NaiveDate::from_ymd_opt(year, month + 1, 1)
     };
-    let Some(mut d) = first_next.map(|f| f - Duration::days(1)) else {
-        return Ok(None);
-    };
-    for _ in 0..10 {
-        if calendar.closed(d)?.is_none() {
-            return Ok(Some(d));
-        }
-        d -= Duration::days(1);
+    match first_next {
+        Some(f) => calendar.trading_day_on_or_before(f - Duration::days(1), 9),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 /// The recurring events of one trading day.

@@ -15,7 +15,6 @@ use aws_sdk_ecr as ecr;
 use aws_sdk_iam as iam;
 use aws_sdk_lambda as lambda;
 use aws_sdk_servicequotas as sq;
-use aws_sdk_sts as sts;
 use aws_smithy_mocks::{mock, mock_client, MockResponse, Rule, RuleMode};
 use orderbroker::cfn::samconfig::SamConfig;
 use orderbroker::cfn::template::Template;
@@ -34,6 +33,7 @@ const SUBNETS: [&str; 3] = [
 ];
 const AZS: [&str; 3] = ["us-east-2a", "us-east-2b", "us-east-2c"];
 const RTB: &str = "rtb-0private000000001";
+const ACCOUNT: &str = "111122223333";
 
 fn template() -> Template {
     Template::load(root().join("template.yaml")).unwrap()
@@ -425,11 +425,7 @@ fn clients(a: Account, calls: &Calls) -> ReadinessClients {
                     .build()
             }),
     ];
-    let sts_rules = vec![mock!(sts::Client::get_caller_identity).then_output(|| {
-        sts::operation::get_caller_identity::GetCallerIdentityOutput::builder()
-            .account("111122223333")
-            .build()
-    })];
+
     let unreserved = a.unreserved;
     let lambda_rules = vec![
         mock!(lambda::Client::get_account_settings).then_output(move || {
@@ -600,7 +596,6 @@ fn clients(a: Account, calls: &Calls) -> ReadinessClients {
             ),
             http: reqwest::Client::new(),
         },
-        sts: mock_client!(sts, RuleMode::MatchAny, &sts_rules),
         iam: mock_client!(iam, RuleMode::MatchAny, &iam_rules),
         ec2: mock_client!(ec2, RuleMode::MatchAny, &ec2_rules),
         lambda: mock_client!(lambda, RuleMode::MatchAny, &lambda_rules),
@@ -631,6 +626,7 @@ async fn a_ready_account_passes_every_check_and_nothing_is_created() {
         &clients(Account::default(), &calls),
         &needs(&[]),
         fast(true),
+        ACCOUNT,
     )
     .await
     .unwrap();
@@ -666,7 +662,7 @@ async fn a_missing_service_linked_role_is_only_reported_without_the_flag() {
         role_exists: false,
         ..Account::default()
     };
-    let r = run(&clients(account, &calls), &needs(&[]), fast(false))
+    let r = run(&clients(account, &calls), &needs(&[]), fast(false), ACCOUNT)
         .await
         .unwrap();
     assert!(!r.passed());
@@ -691,7 +687,7 @@ async fn with_the_flag_the_role_is_created_once_and_waited_for_until_iam_returns
         role_visible_after: 4,
         ..Account::default()
     };
-    let r = run(&clients(account, &calls), &needs(&[]), fast(true))
+    let r = run(&clients(account, &calls), &needs(&[]), fast(true), ACCOUNT)
         .await
         .unwrap();
     assert_eq!(
@@ -726,6 +722,7 @@ async fn each_failing_condition_names_its_fix_and_an_unreadable_fact_never_passe
         &clients(account, &Calls::default()),
         &with_endpoints(),
         fast(false),
+        ACCOUNT,
     )
     .await
     .unwrap();

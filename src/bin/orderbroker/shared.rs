@@ -73,6 +73,19 @@ impl StackArgs {
         Session::open(place, Some(name)).await
     }
 
+    /// samconfig's full `sam deploy` override list plus `--set` (what `make deploy` passes), as
+    /// a map: the parameters `preflight` and `readiness` check.
+    pub fn deploy_overrides(
+        &self,
+        set: &[String],
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let extra = parse_set(set)?;
+        Ok(SamConfig::load(&self.samconfig, &self.config_env)?
+            .deploy_overrides(&extra)?
+            .into_iter()
+            .collect())
+    }
+
     /// The stack name and where it is, without calling AWS.
     pub async fn place(&self) -> Result<(String, Place)> {
         let name = self.name()?;
@@ -152,6 +165,8 @@ pub async fn resolve(
 pub struct Session {
     pub name: Option<String>,
     pub region: String,
+    /// The account STS named for these credentials.
+    pub account: String,
     pub sdk: aws_config::SdkConfig,
 }
 
@@ -189,6 +204,7 @@ impl Session {
         Ok(Session {
             name,
             region: place.region,
+            account,
             sdk,
         })
     }

@@ -1,19 +1,17 @@
 //! `orderbroker preflight`: refuses a stack update that would revert what CodeDeploy changed or
 //! that lands in a spike window.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use orderbroker::cfn::samconfig::SamConfig;
 use orderbroker::cfn::template::Template;
 use orderbroker::deploy::schedule_from_parameters;
 use orderbroker::preflight::{check, effective_parameters, Inputs, LiveState};
 
-use crate::shared::{clients, parse_set, StackArgs};
+use crate::shared::{clients, StackArgs};
 
 #[derive(Args)]
 pub struct PreflightArgs {
@@ -38,12 +36,7 @@ pub struct PreflightArgs {
 
 pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
     let new_t = Template::load(&args.template)?;
-    let extra = parse_set(&args.set)?;
-    let new_overrides: BTreeMap<String, String> =
-        SamConfig::load(&args.stack.samconfig, &args.stack.config_env)?
-            .deploy_overrides(&extra)?
-            .into_iter()
-            .collect();
+    let new_overrides = args.stack.deploy_overrides(&args.set)?;
     let (calendar, settings) =
         schedule_from_parameters(&effective_parameters(&new_t, &new_overrides))?;
     let session = args.stack.connect().await?;

@@ -1,7 +1,6 @@
 //! `orderbroker readiness`: the account readiness check `make deploy` runs before the build.
 //! Read-only unless `--create-service-linked-role`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,13 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use orderbroker::cfn::samconfig::SamConfig;
 use orderbroker::cfn::template::Template;
 use orderbroker::preflight::effective_parameters;
 use orderbroker::readiness::aws::{run as check, Options, ReadinessClients};
 use orderbroker::readiness::{render, Needs};
 
-use crate::shared::{parse_set, Session, StackArgs};
+use crate::shared::{Session, StackArgs};
 
 #[derive(Args)]
 pub struct ReadinessArgs {
@@ -43,13 +41,7 @@ pub struct ReadinessArgs {
 /// parameter), 3 AWS could not be asked (no credentials, unreachable).
 pub async fn run(args: ReadinessArgs) -> Result<ExitCode> {
     let template = Template::load(&args.template)?;
-    let extra = parse_set(&args.set)?;
-    let overrides: BTreeMap<String, String> =
-        SamConfig::load(&args.stack.samconfig, &args.stack.config_env)?
-            .deploy_overrides(&extra)?
-            .into_iter()
-            .collect();
-    let params = effective_parameters(&template, &overrides);
+    let params = effective_parameters(&template, &args.stack.deploy_overrides(&args.set)?);
     let (name, place) = args.stack.place().await?;
     let needs =
         Needs::from_template(&template, &params, &name, &place.region).with_context(|| {
@@ -65,13 +57,8 @@ pub async fn run(args: ReadinessArgs) -> Result<ExitCode> {
         settle: Duration::from_secs(args.settle_seconds),
         ..Options::default()
     };
-    let report = match check(&c, &needs, opts).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("readiness: {e}");
-            return Ok(ExitCode::from(3));
-        }
-    };
+    // A stack that cannot be read is an AWS error: exit 3 by the one table (exit.rs).
+    let report = check(&c, &needs, opts, &session.account).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
