@@ -92,6 +92,15 @@ fn cli(args: &[&str], endpoint: &str, env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// A CLI run from the repository root with the shell's environment (no AWS call expected).
+fn offline(args: &[&str]) -> Output {
+    orderbroker()
+        .current_dir(root())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
@@ -252,13 +261,7 @@ fn a_bad_samconfig_is_named_once() {
 
 #[test]
 fn input_that_would_be_ignored_or_overrides_a_single_source_is_refused_by_name() {
-    let run = |args: &[&str]| {
-        orderbroker()
-            .current_dir(root())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = offline;
     let out = run(&["samconfig", "overrides", "--set", "CostCenter=OTHER"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -319,13 +322,7 @@ fn every_command_exits_by_the_one_table() {
     .unwrap();
     let bad_yaml = dir.join("bad.yaml");
     std::fs::write(&bad_yaml, "Resources: [\n").unwrap();
-    let run = |args: &[&str]| {
-        orderbroker()
-            .current_dir(root())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let run = offline;
     let cases: Vec<(Vec<&str>, i32)> = vec![
         (
             vec!["calendar", "--from", "2026-12-01", "--to", "2026-12-02"],
