@@ -31,9 +31,13 @@
 //! - [`readiness`]: the account readiness check before a first deploy (service-linked role,
 //!   Lambda concurrency, VPC DNS, subnets and egress, endpoint conflicts, quota, image, stack
 //!   name); [`readiness::aws`] reads the facts (CLI builds only: feature `cli`).
+//! - [`alarms`]: CloudWatch alarms as documented, executable: metric streams published late
+//!   and absent when zero, metric math, the evaluation on every tick; the deployment-group
+//!   alarms read from the template as CloudFormation receives it.
 //! - [`aws`]: shared AWS plumbing: the one error type, SDK set-up with timeouts, the stack
 //!   reader, CloudWatch helpers, the Lambda runtime helpers.
 
+pub mod alarms;
 pub mod aws;
 pub mod calendar;
 pub mod cfn;

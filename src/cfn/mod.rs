@@ -2,5 +2,6 @@
 //! custom-resource protocol.
 
 pub mod custom_resource;
+pub mod resolve;
 pub mod samconfig;
 pub mod template;

@@ -1,0 +1,373 @@
+//! Template values resolved the way CloudFormation resolves them for given parameter values
+//! (pure): `Ref` to a parameter becomes its value, `Fn::Sub`, `Fn::Join`, `Fn::Select`,
+//! `Fn::Split`, `Fn::If` (with the template's `Conditions`) are computed, and what only exists
+//! once the stack does (`Ref` to a resource, `Fn::GetAtt`, pseudo parameters) becomes a stable
+//! symbolic text: `Resource`, `Resource.Attribute`, `AWS::StackName`. `Ref: AWS::NoValue`
+//! removes the property, as in CloudFormation ("Intrinsic function reference", Ref, pseudo
+//! parameters; "Condition functions").
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::cfn::template::Template;
+
+/// What cannot be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("parameter {0} has no value and no Default")]
+    NoValue(String),
+    #[error("{0} is not a parameter, resource or pseudo parameter of the template")]
+    UnknownRef(String),
+    #[error("condition {0} is not in the template's Conditions")]
+    UnknownCondition(String),
+    #[error("{0} is not resolved by this model")]
+    Unsupported(String),
+    #[error("{function}: {what}")]
+    Malformed {
+        function: &'static str,
+        what: String,
+    },
+}
+
+/// Parameter values: each `Default`, replaced by the overrides given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameters {
+    values: BTreeMap<String, String>,
+}
+
+const NO_VALUE: &str = "\u{0}AWS::NoValue";
+
+impl Parameters {
+    /// The template's defaults with `overrides` applied; an override the template does not
+    /// declare is ignored (as `sam deploy` passes a full list to every template version).
+    pub fn new(t: &Template, overrides: &[(String, String)]) -> Self {
+        let mut values = BTreeMap::new();
+        if let Some(params) = t.section("Parameters").as_object() {
+            for (name, p) in params {
+                let default = match p.get("Default") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    Some(Value::Array(a)) => Some(
+                        a.iter()
+                            .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    _ => None,
+                };
+                if let Some(d) = default {
+                    values.insert(name.clone(), d);
+                }
+            }
+            for (k, v) in overrides {
+                if params.contains_key(k) {
+                    values.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Parameters { values }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// A value with every intrinsic resolved.
+    pub fn resolve(&self, t: &Template, v: &Value) -> Result<Value, ResolveError> {
+        let out = self.value(t, v)?;
+        Ok(if out.as_str() == Some(NO_VALUE) {
+            Value::Null
+        } else {
+            out
+        })
+    }
+
+    fn value(&self, t: &Template, v: &Value) -> Result<Value, ResolveError> {
+        match v {
+            Value::Object(m) if m.len() == 1 => {
+                let (k, arg) = m.iter().next().expect("one entry");
+                if k == "Ref" || k.starts_with("Fn::") {
+                    return self.intrinsic(t, k, arg);
+                }
+                self.object(t, m)
+            }
+            Value::Object(m) => self.object(t, m),
+            Value::Array(a) => {
+                let mut out = Vec::new();
+                for item in a {
+                    let r = self.value(t, item)?;
+                    if r.as_str() != Some(NO_VALUE) {
+                        out.push(r);
+                    }
+                }
+                Ok(Value::Array(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn object(&self, t: &Template, m: &Map<String, Value>) -> Result<Value, ResolveError> {
+        let mut out = Map::new();
+        for (k, item) in m {
+            let r = self.value(t, item)?;
+            if r.as_str() != Some(NO_VALUE) {
+                out.insert(k.clone(), r);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    fn text(
+        &self,
+        t: &Template,
+        v: &Value,
+        function: &'static str,
+    ) -> Result<String, ResolveError> {
+        match self.value(t, v)? {
+            Value::String(s) => Ok(s),
+            Value::Number(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            other => Err(ResolveError::Malformed {
+                function,
+                what: format!("expected a text, found {other}"),
+            }),
+        }
+    }
+
+    fn name(&self, t: &Template, name: &str) -> Result<String, ResolveError> {
+        if name == "AWS::NoValue" {
+            return Ok(NO_VALUE.to_string());
+        }
+        if let Some(v) = self.values.get(name) {
+            return Ok(v.clone());
+        }
+        if t.section("Parameters").get(name).is_some() {
+            return Err(ResolveError::NoValue(name.to_string()));
+        }
+        if name.starts_with("AWS::") || t.resource(name).is_some() {
+            return Ok(name.to_string());
+        }
+        Err(ResolveError::UnknownRef(name.to_string()))
+    }
+
+    fn intrinsic(&self, t: &Template, k: &str, arg: &Value) -> Result<Value, ResolveError> {
+        let bad = |function: &'static str, what: &str| ResolveError::Malformed {
+            function,
+            what: what.to_string(),
+        };
+        match k {
+            "Ref" => {
+                let name = arg.as_str().ok_or_else(|| bad("Ref", "not a name"))?;
+                Ok(Value::String(self.name(t, name)?))
+            }
+            "Fn::GetAtt" => {
+                let parts: Vec<String> = match arg {
+                    Value::Array(a) => a
+                        .iter()
+                        .map(|p| self.text(t, p, "Fn::GetAtt"))
+                        .collect::<Result<_, _>>()?,
+                    Value::String(s) => vec![s.clone()],
+                    _ => return Err(bad("Fn::GetAtt", "not [resource, attribute]")),
+                };
+                Ok(Value::String(parts.join(".")))
+            }
+            "Fn::Sub" => self.sub(t, arg).map(Value::String),
+            "Fn::Join" => {
+                let [sep, list] = arg.as_array().map(Vec::as_slice).unwrap_or_default() else {
+                    return Err(bad("Fn::Join", "not [delimiter, list]"));
+                };
+                let sep = self.text(t, sep, "Fn::Join")?;
+                let items = self.list(t, list, "Fn::Join")?;
+                Ok(Value::String(items.join(&sep)))
+            }
+            "Fn::Select" => {
+                let [i, list] = arg.as_array().map(Vec::as_slice).unwrap_or_default() else {
+                    return Err(bad("Fn::Select", "not [index, list]"));
+                };
+                let i: usize = self
+                    .text(t, i, "Fn::Select")?
+                    .parse()
+                    .map_err(|_| bad("Fn::Select", "index is not a number"))?;
+                let items = self.list(t, list, "Fn::Select")?;
+                items
+                    .get(i)
+                    .map(|s| Value::String(s.clone()))
+                    .ok_or_else(|| bad("Fn::Select", "index out of range"))
+            }
+            "Fn::Split" => {
+                let [sep, s] = arg.as_array().map(Vec::as_slice).unwrap_or_default() else {
+                    return Err(bad("Fn::Split", "not [delimiter, text]"));
+                };
+                let sep = self.text(t, sep, "Fn::Split")?;
+                let s = self.text(t, s, "Fn::Split")?;
+                Ok(Value::Array(
+                    s.split(sep.as_str()).map(Value::from).collect(),
+                ))
+            }
+            "Fn::If" => {
+                let [c, yes, no] = arg.as_array().map(Vec::as_slice).unwrap_or_default() else {
+                    return Err(bad("Fn::If", "not [condition, then, else]"));
+                };
+                let c = c
+                    .as_str()
+                    .ok_or_else(|| bad("Fn::If", "condition is not a name"))?;
+                if self.condition(t, c)? {
+                    self.value(t, yes)
+                } else {
+                    self.value(t, no)
+                }
+            }
+            other => Err(ResolveError::Unsupported(other.to_string())),
+        }
+    }
+
+    fn list(&self, t: &Template, v: &Value, f: &'static str) -> Result<Vec<String>, ResolveError> {
+        match self.value(t, v)? {
+            Value::Array(a) => a
+                .iter()
+                .map(|x| self.text(t, x, f))
+                .collect::<Result<_, _>>(),
+            Value::String(s) => Ok(s.split(',').map(str::to_string).collect()),
+            _ => Err(ResolveError::Malformed {
+                function: f,
+                what: "not a list".into(),
+            }),
+        }
+    }
+
+    fn sub(&self, t: &Template, arg: &Value) -> Result<String, ResolveError> {
+        let (text, vars) = match arg {
+            Value::String(s) => (s.as_str(), None),
+            Value::Array(a) if a.len() == 2 => (
+                a[0].as_str().ok_or(ResolveError::Malformed {
+                    function: "Fn::Sub",
+                    what: "template is not a text".into(),
+                })?,
+                a[1].as_object(),
+            ),
+            _ => {
+                return Err(ResolveError::Malformed {
+                    function: "Fn::Sub",
+                    what: "not a text or [text, variables]".into(),
+                })
+            }
+        };
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after.find('}').ok_or(ResolveError::Malformed {
+                function: "Fn::Sub",
+                what: format!("unclosed ${{ in {text:?}"),
+            })?;
+            let name = &after[..end];
+            if let Some(literal) = name.strip_prefix('!') {
+                out.push_str(&format!("${{{literal}}}"));
+            } else if let Some(v) = vars.and_then(|m| m.get(name)) {
+                out.push_str(&self.text(t, v, "Fn::Sub")?);
+            } else if name.contains('.') && !name.starts_with("AWS::") {
+                out.push_str(name);
+            } else {
+                out.push_str(&self.name(t, name)?);
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// A named condition of the template's `Conditions`.
+    pub fn condition(&self, t: &Template, name: &str) -> Result<bool, ResolveError> {
+        let c = t
+            .section("Conditions")
+            .get(name)
+            .ok_or_else(|| ResolveError::UnknownCondition(name.to_string()))?;
+        self.truth(t, c)
+    }
+
+    fn truth(&self, t: &Template, c: &Value) -> Result<bool, ResolveError> {
+        let (k, arg) = c
+            .as_object()
+            .filter(|m| m.len() == 1)
+            .and_then(|m| m.iter().next())
+            .ok_or(ResolveError::Malformed {
+                function: "Condition",
+                what: format!("{c} is not a condition function"),
+            })?;
+        let items = arg.as_array().map(Vec::as_slice).unwrap_or_default();
+        match k.as_str() {
+            "Condition" => self.condition(t, arg.as_str().unwrap_or_default()),
+            "Fn::Equals" => match items {
+                [a, b] => Ok(self.text(t, a, "Fn::Equals")? == self.text(t, b, "Fn::Equals")?),
+                _ => Err(ResolveError::Malformed {
+                    function: "Fn::Equals",
+                    what: "not two values".into(),
+                }),
+            },
+            "Fn::Not" => Ok(!self.truth(t, items.first().unwrap_or(&Value::Null))?),
+            "Fn::And" => items
+                .iter()
+                .try_fold(true, |acc, c| Ok(acc && self.truth(t, c)?)),
+            "Fn::Or" => items
+                .iter()
+                .try_fold(false, |acc, c| Ok(acc || self.truth(t, c)?)),
+            other => Err(ResolveError::Unsupported(other.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T: &str = r#"
+Parameters:
+  Rate: {Type: Number, Default: 2}
+  Scheme: {Type: String, Default: internal}
+Conditions:
+  Public: !Equals [!Ref Scheme, internet-facing]
+  Private: !Not [!Condition Public]
+Resources:
+  Tg: {Type: AWS::ElasticLoadBalancingV2::TargetGroup}
+  A:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      E: !Sub "x * ${Rate} ${Tg.TargetGroupFullName} ${!Literal} ${AWS::StackName}"
+      D: !GetAtt Tg.TargetGroupFullName
+      I: !If [Public, yes, !Ref AWS::NoValue]
+      J: !Join ["-", [a, !Ref Rate, !Select [1, !Split [",", "p,q"]]]]
+"#;
+
+    #[test]
+    fn intrinsics_resolve_with_defaults_and_overrides() {
+        let t = Template::parse(T).unwrap();
+        let p = Parameters::new(
+            &t,
+            &[("Rate".into(), "5".into()), ("Nope".into(), "1".into())],
+        );
+        let a = t.resource("A").unwrap();
+        let r = p.resolve(&t, a.properties()).unwrap();
+        assert_eq!(
+            r,
+            json!({"E": "x * 5 Tg.TargetGroupFullName ${Literal} AWS::StackName",
+                   "D": "Tg.TargetGroupFullName", "J": "a-5-q"})
+        );
+        assert!(p.condition(&t, "Private").unwrap());
+        let public = Parameters::new(&t, &[("Scheme".into(), "internet-facing".into())]);
+        assert_eq!(
+            public.resolve(&t, a.prop("I").unwrap()).unwrap(),
+            json!("yes")
+        );
+        assert!(matches!(
+            p.resolve(&t, &json!({"Ref": "Missing"})),
+            Err(ResolveError::UnknownRef(_))
+        ));
+        assert!(matches!(
+            p.resolve(&t, &json!({"Fn::Base64": "x"})),
+            Err(ResolveError::Unsupported(_))
+        ));
+    }
+}
