@@ -100,6 +100,11 @@ template-checks: cli
 	mkdir -p .aws-sam
 	$(TOOLS)/bin/python scripts/sam-translate.py template.yaml > .aws-sam/translated.json
 	$(ORDERBROKER) tags check .aws-sam/translated.json
+	@# The deployment-group alarms the evaluator reads in-process from template.yaml must be the
+	@# ones CloudFormation receives after the SAM transform (docs/deployments.md).
+	$(ORDERBROKER) alarms --json > .aws-sam/alarms-template.json
+	$(ORDERBROKER) alarms --template .aws-sam/translated.json --json > .aws-sam/alarms-translated.json
+	diff -u .aws-sam/alarms-template.json .aws-sam/alarms-translated.json
 	$(CFN_LINT) template.yaml -a cfn_lint_serverless.rules
 	$(SAM) validate --lint --region $(REGION)
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet

@@ -10,8 +10,11 @@
 //! - [`model`]: the timing-relevant values read from template.yaml (alarms, health checks,
 //!   grace, drain, canary, gate and watchdog budgets).
 //! - [`rollback`]: the rollback budget, one row per failure mode.
-//! - [`walk`]: the good-version walk through every deployment-group alarm.
+//! - [`walk`]: the good-version walk through every deployment-group alarm (CloudWatch
+//!   evaluator on the walked metric streams).
+//! - [`detection`]: how fast each deployment-group alarm catches a bad version.
 
+pub mod detection;
 pub mod model;
 pub mod rollback;
 pub mod walk;
@@ -85,12 +88,11 @@ pub struct Derived {
     pub never_healthy_seconds: u32,
     /// `HookTimeoutSeconds`: the hook functions' Lambda timeout.
     pub hook_timeout_seconds: u32,
-    /// `UnhealthyAlarmMinutes` (M): consecutive minutes of `UnHealthyHostCount` Minimum >= 1
-    /// that no healthy start can produce (see [`unhealthy_alarm_minutes`]).
+    /// `UnhealthyAlarmMinutes` (M): minutes of `UnHealthyHostCount` Minimum >= 1 that no healthy
+    /// start can produce within M + 1 minutes (see [`unhealthy_alarm_minutes`]).
     pub unhealthy_alarm_minutes: u32,
-    /// `P99AlarmMinutes`: consecutive slow minutes no cold JVM of a good version can produce
-    /// (see [`p99_alarm_minutes`]).
-    pub p99_alarm_minutes: u32,
+    /// `UnhealthyAlarmPeriods` (N = M + 1, see [`unhealthy_alarm_periods`]).
+    pub unhealthy_alarm_periods: u32,
 }
 
 /// The derived parameters, by name, in the order [`Derived::overrides`] writes them.
@@ -101,36 +103,33 @@ pub const DERIVED_PARAMS: [&str; 7] = [
     "NeverHealthySeconds",
     "HookTimeoutSeconds",
     "UnhealthyAlarmMinutes",
-    "P99AlarmMinutes",
+    "UnhealthyAlarmPeriods",
 ];
 
-/// A cold JVM answers slowly for this long after its first production request. Assumed (an
-/// application requirement, docs/deployments.md): measure it on the first live deployment.
-pub const COLD_JVM_SLOW_SECONDS: u32 = 60;
-
-/// The longest stretch a good version keeps at least one target of one target group
-/// `unhealthy`: one launch wave (tasks RUNNING anywhere from launch to the declared launch time,
-/// each unhealthy from RUNNING until its JVM answers plus the healthy threshold), twice, because
-/// a scale-out may launch its wave as the deployment's wave turns healthy.
-pub fn longest_unhealthy_span(start: StartTimes, hc: HealthCheck) -> u32 {
-    2 * (start.launch_to_running + start.running_to_healthy + hc.to_healthy())
-}
-
-/// M: one more minute than a span of [`longest_unhealthy_span`] can touch. Counting a minute
-/// as breaching when the span touches it at all (the pessimistic reading: CloudWatch does not
+/// The minutes one launch wave can keep a target `unhealthy` in: tasks RUNNING anywhere from
+/// launch to the declared launch time, each unhealthy from RUNNING until its JVM answers plus
+/// the healthy threshold, a span of at most the declared launch-to-healthy. Counting a minute as
+/// breaching when the span touches it at all (the pessimistic reading: CloudWatch does not
 /// document how often the ALB samples UnHealthyHostCount within a minute), a span of S seconds
 /// touches at most ceil(S / 60) + 1 one-minute periods.
-pub fn unhealthy_alarm_minutes(start: StartTimes, hc: HealthCheck) -> u32 {
-    longest_unhealthy_span(start, hc).div_ceil(60) + 2
+pub fn wave_unhealthy_minutes(start: StartTimes, hc: HealthCheck) -> u32 {
+    (start.launch_to_running + start.running_to_healthy + hc.to_healthy()).div_ceil(60) + 1
 }
 
-/// The p99 alarms' minutes: one more than the longest run of minutes a good version serves
-/// production traffic from a cold JVM ([`COLD_JVM_SLOW_SECONDS`] from each task's first
-/// production request), over every scenario the good-version walk covers: the green task set
-/// turning healthy one by one around the canary's start, then a scale-out's wave doing the same
-/// ([`walk::longest_cold_run`]).
-pub fn p99_alarm_minutes(start: StartTimes, hc: HealthCheck) -> u32 {
-    walk::longest_cold_run(start, hc) + 1
+/// M: one more minute than two launch waves can touch (the deployment's and a scale-out's,
+/// back to back or apart), so M breaching minutes within M + 1 never come from a good version.
+pub fn unhealthy_alarm_minutes(start: StartTimes, hc: HealthCheck) -> u32 {
+    2 * wave_unhealthy_minutes(start, hc) + 1
+}
+
+/// N = M + 1. CloudWatch evaluates the most recent REAL datapoints of its evaluation range
+/// (CloudWatch user guide, "How alarm state is evaluated when data is missing"); with the ALB's
+/// metrics up to 150 s late the three newest minutes of the range are unpublished at every
+/// evaluation, so an M-of-M alarm (N = M) could only fire if the range held N + 3 periods: the
+/// guide's example holds N + 2. M of M + 1 fires with M + 1 published minutes, M of them
+/// breaching (the evaluator shows both, src/alarms/).
+pub fn unhealthy_alarm_periods(start: StartTimes, hc: HealthCheck) -> u32 {
+    unhealthy_alarm_minutes(start, hc) + 1
 }
 
 /// Every derived value (pure).
@@ -146,7 +145,7 @@ pub fn derive(start: StartTimes, hc: HealthCheck) -> Derived {
         never_healthy_seconds: never_healthy,
         hook_timeout_seconds: readiness + GATE_ORDERS_SECONDS + REPORT_RESERVE_SECONDS,
         unhealthy_alarm_minutes: unhealthy_alarm_minutes(start, hc),
-        p99_alarm_minutes: p99_alarm_minutes(start, hc),
+        unhealthy_alarm_periods: unhealthy_alarm_periods(start, hc),
     }
 }
 
@@ -160,7 +159,7 @@ impl Derived {
             self.never_healthy_seconds,
             self.hook_timeout_seconds,
             self.unhealthy_alarm_minutes,
-            self.p99_alarm_minutes,
+            self.unhealthy_alarm_periods,
         ];
         DERIVED_PARAMS
             .iter()
@@ -267,6 +266,39 @@ pub fn derived_overrides(
     Ok(out)
 }
 
+/// What can stop the deploy parameters from being computed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployParametersError {
+    #[error(transparent)]
+    SamConfig(#[from] crate::cfn::samconfig::SamConfigError),
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error("deriving from the declared task start times: {0}")]
+    StartTimes(#[from] StartTimesError),
+}
+
+/// The full parameter list `make deploy` passes to `sam deploy` (`orderbroker samconfig
+/// overrides`): samconfig's overrides, `CostCenter` from the stack tags, `extra` (`--set`),
+/// then every value derived from the declared start times (refused when set by hand to another
+/// value). The template's declared defaults and health checks feed the derivation.
+pub fn deploy_parameters(
+    samconfig: &crate::cfn::samconfig::SamConfig,
+    template: &crate::cfn::template::Template,
+    extra: &[(String, String)],
+) -> Result<crate::cfn::samconfig::Pairs, DeployParametersError> {
+    let mut pairs = samconfig.deploy_overrides(extra)?;
+    let defaults = crate::cfn::resolve::Parameters::new(template, &[]);
+    let (start, hc) = model::declared(template, &defaults)?;
+    let derived = derived_overrides(&pairs, start, hc)?;
+    for (k, v) in derived {
+        match pairs.iter_mut().find(|(key, _)| *key == k) {
+            Some(entry) => entry.1 = v,
+            None => pairs.push((k, v)),
+        }
+    }
+    Ok(pairs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,11 +315,9 @@ mod tests {
         assert_eq!(d.launch_to_healthy_seconds, 130);
         assert_eq!(d.gate_readiness_seconds, 145);
         assert_eq!(d.hook_timeout_seconds, 190);
-        // 2 x 130 = 260 s touches at most 6 minutes: M = 7.
-        assert_eq!(d.unhealthy_alarm_minutes, 7);
-        // The walk's longest cold run is 8 minutes (the green set turning healthy around the
-        // canary's start, then a scale-out's wave): 9.
-        assert_eq!(d.p99_alarm_minutes, 9);
+        // One wave (130 s) touches at most 4 minutes; two at most 8: M = 9 of N = 10.
+        assert_eq!(d.unhealthy_alarm_minutes, 9);
+        assert_eq!(d.unhealthy_alarm_periods, 10);
     }
 
     #[test]

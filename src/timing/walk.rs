@@ -1,32 +1,44 @@
 //! The good-version walk: a healthy version whose tasks take anywhere from the fastest start to
 //! the declared start times, walked through a whole deployment (green registered at RUNNING and
 //! `unhealthy` until its JVM answers, the gates' requests, staggered task starts, one scale-out
-//! during the deployment, a cold JVM's slow first minute of canary traffic, the keep-alive
-//! noise of thousands of requests a second) and through every deployment-group alarm's
-//! evaluation (M of N one-minute datapoints, missing data as the alarm treats it). Any scenario
-//! that reaches ALARM is a good version rolled back: [`walk`] returns them all.
+//! during the deployment, a cold JVM's slow first answers, background 5xx of 1 in 1,000), both
+//! as the green and as the blue target group, and every deployment-group alarm evaluated on its
+//! metric streams by the CloudWatch evaluator ([`crate::alarms`]) under each publication order.
+//! Any scenario that reaches ALARM is a good version rolled back: [`walk`] returns them all.
 //!
-//! Pessimistic where AWS documents nothing finer: a minute counts as `UnHealthyHostCount >= 1`
-//! (even for the Minimum statistic) when any target is unhealthy at any moment of it, and a
-//! minute's p99 as slow when any cold task serves in it.
+//! Pessimistic where AWS documents nothing finer: a minute reads `UnHealthyHostCount >= 1`
+//! (even for the Minimum statistic) when any target is unhealthy at any moment of it.
 
 use serde::Serialize;
 
-use crate::timing::model::{AlarmKind, AlarmSpec, Missing, TimingModel};
+use crate::alarms::data::{Delays, MetricStore};
+use crate::alarms::evaluate::{Settings, State};
+use crate::alarms::proof::{Class, Cold, GroupTraffic, Keys, PerClass, Sampling, Task, Version};
+use crate::alarms::AlarmDefinition;
+use crate::timing::model::TimingModel;
 use crate::timing::{HealthCheck, StartTimes};
 
 /// The fastest start of each phase a healthy task may have (the walk's lower bound).
 pub const FASTEST_PHASE_SECONDS: u32 = 10;
-pub use crate::timing::COLD_JVM_SLOW_SECONDS;
-/// Keep-alive races when the app's idle timeout is longer than the ALB's: assumed 1 in 10,000
-/// requests answered 502. When it is not longer, the ALB's documented intermittent 502s:
-/// assumed 1 in 200.
-pub const NOISE_ERROR_RATE: f64 = 0.0001;
+/// Background 5xx of a good version (keep-alive races, client aborts): 1 in 1,000 when the app
+/// keeps idle connections longer than the ALB; 1 in 200 when it does not (the ALB's documented
+/// intermittent 502s, "Connection idle timeout"). Both assumed.
+pub const NOISE_ERROR_RATE: f64 = 0.001;
 pub const KEEPALIVE_RACE_ERROR_RATE: f64 = 0.005;
-/// The production request rates walked (requests a second): a quiet hour and the open.
-pub const RATES: [f64; 2] = [20.0, 5000.0];
-/// Synthetic orders per gate run (ValidationOrders' default) and gate runs on the test listener.
-pub const GATE_ORDERS: f64 = 20.0;
+/// The quietest production rate the docs declare (a quiet hour, requests a second), and 50x it.
+pub const QUIET_RPS: f64 = 20.0;
+pub const RATES: [f64; 2] = [QUIET_RPS, 50.0 * QUIET_RPS];
+/// The gates' requests on the test listener: two runs (AfterAllowTestTraffic and
+/// BeforeAllowTraffic) of 3 health probes, 10 warm-up orders and ValidationOrders (20).
+pub const GATE_REQUESTS: u64 = 2 * (3 + 10 + 20);
+/// A good version's latency: p99 40 ms; a new task's first 50 answers take 900 ms (assumed:
+/// the rehearsal's `cold` default; docs/deployments.md, "Application requirements", asks the
+/// JVM to stay under P99LatencyAlarmSeconds while cold).
+pub const GOOD_P99_SECONDS: f64 = 0.04;
+pub const COLD: Cold = Cold {
+    first_requests: 50,
+    seconds: 0.9,
+};
 
 /// One task's start: launch -> RUNNING and RUNNING -> healthy, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,24 +66,12 @@ pub struct Scenario {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Trip {
     pub alarm: String,
-    pub minute: usize,
+    /// `green` (the new version's target group) or `blue`.
+    pub role: &'static str,
+    pub delays: &'static str,
+    /// The ALARM tick, seconds after the deployment started.
+    pub at: i64,
     pub scenario: Scenario,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Target {
-    running: u32,
-    healthy: u32,
-}
-
-fn targets(launch: u32, tasks: &[TaskStart], to_healthy: u32) -> Vec<Target> {
-    tasks
-        .iter()
-        .map(|t| Target {
-            running: launch + t.launch_to_running,
-            healthy: launch + t.launch_to_running + t.running_to_healthy + to_healthy,
-        })
-        .collect()
 }
 
 /// What a walked timeline depends on.
@@ -81,7 +81,7 @@ pub struct Timeline {
     pub health_check: HealthCheck,
     pub canary_percent: u32,
     pub canary_minutes: u32,
-    /// The share of production requests a good version's keep-alive races turn into 502s.
+    /// The share of requests a good version answers 5xx.
     pub noise: f64,
 }
 
@@ -100,34 +100,6 @@ impl Timeline {
             noise,
         }
     }
-}
-
-/// The longest run of consecutive minutes in which some green task serves production traffic
-/// cold, over every walked scenario: the p99 alarms need one more ([`crate::timing::derive`]).
-pub fn longest_cold_run(start: StartTimes, hc: HealthCheck) -> u32 {
-    let t = Timeline {
-        start,
-        health_check: hc,
-        canary_percent: 10,
-        canary_minutes: 3,
-        noise: 0.0,
-    };
-    scenarios(&t)
-        .iter()
-        .map(|s| {
-            let (mut best, mut run) = (0u32, 0u32);
-            for m in minutes(&t, s) {
-                run = if m.slow && m.production > 0.0 {
-                    run + 1
-                } else {
-                    0
-                };
-                best = best.max(run);
-            }
-            best
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 /// The phases a healthy task's start is walked through: fastest, half way, declared.
@@ -163,7 +135,7 @@ pub fn scenarios(t: &Timeline) -> Vec<Scenario> {
     let all_healthy = slowest.launch_to_running + slowest.running_to_healthy + hc;
     let horizon = all_healthy + t.canary_minutes * 60 + 240;
     let mut out = Vec::new();
-    for offset in (0..60).step_by(10).chain([59]) {
+    for offset in [0, 15, 30, 45, 59] {
         for wave in [grid.clone(), vec![slowest]] {
             for gate_start in [0, all_healthy] {
                 for rate in RATES {
@@ -175,7 +147,7 @@ pub fn scenarios(t: &Timeline) -> Vec<Scenario> {
                         rate,
                     };
                     out.push(base.clone());
-                    for at in (0..=horizon).step_by(15) {
+                    for at in (0..=horizon).step_by(30) {
                         for tasks in [grid.clone(), vec![slowest]] {
                             out.push(Scenario {
                                 scale_out: Some((at, tasks)),
@@ -190,153 +162,263 @@ pub fn scenarios(t: &Timeline) -> Vec<Scenario> {
     out
 }
 
-/// Overlap in seconds of [a, b) with [c, d).
-fn overlap(a: u32, b: u32, c: u32, d: u32) -> u32 {
-    b.min(d).saturating_sub(a.max(c))
-}
-
-/// One minute's datapoints on the green target group.
-#[derive(Debug, Clone, Copy, Default)]
-struct Minute {
-    any_target: bool,
-    unhealthy: bool,
-    requests: f64,
-    production: f64,
-    errors: f64,
-    slow: bool,
+fn tasks(launch: u32, starts: &[TaskStart], to_healthy: u32) -> Vec<Task> {
+    starts
+        .iter()
+        .map(|t| {
+            let running = launch + t.launch_to_running;
+            Task {
+                running: i64::from(running),
+                healthy: Some(i64::from(running + t.running_to_healthy + to_healthy)),
+            }
+        })
+        .collect()
 }
 
 /// When the gate sends its orders: the first second from its start at which a target is
 /// healthy and none is still `initial` (registered, first checks pending).
-fn gate_ready(all: &[Target], start: u32, to_unhealthy: u32) -> u32 {
-    let latest = all.iter().map(|t| t.healthy).max().unwrap_or(start);
-    (start..=latest.max(start))
+fn gate_ready(all: &[Task], start: i64, to_unhealthy: i64) -> i64 {
+    let healthy = |t: &Task| t.healthy.unwrap_or(i64::MAX);
+    let latest = all.iter().map(healthy).max().unwrap_or(start).max(start);
+    (start..=latest)
         .find(|&s| {
-            all.iter().any(|t| t.healthy <= s)
+            all.iter().any(|t| healthy(t) <= s)
                 && all
                     .iter()
-                    .all(|t| s < t.running || s >= (t.running + to_unhealthy).min(t.healthy))
+                    .all(|t| s < t.running || s >= (t.running + to_unhealthy).min(healthy(t)))
         })
         .unwrap_or(latest)
 }
 
-fn minutes(m: &Timeline, s: &Scenario) -> Vec<Minute> {
-    let hc = m.health_check;
-    let mut all = targets(0, &s.wave, hc.to_healthy());
-    let ready = gate_ready(&all, s.gate_start, hc.to_unhealthy());
-    // AfterAllowTestTraffic, then BeforeAllowTraffic: two gate runs of GATE_ORDERS orders.
-    let canary = ready + 5;
-    let full = canary + m.canary_minutes * 60;
-    if let Some((at, tasks)) = &s.scale_out {
-        all.extend(targets(*at, tasks, hc.to_healthy()));
-    }
-    let end = full + 600;
-    let first_start = all.iter().map(|t| t.running).min().unwrap_or(0);
-    // Cold windows: every target from its first production request.
-    let cold: Vec<(u32, u32)> = all
-        .iter()
-        .map(|t| {
-            let first = t.healthy.max(canary);
-            (first, first + COLD_JVM_SLOW_SECONDS)
-        })
-        .collect();
-    let noise = m.noise;
-    let mut out = Vec::new();
-    // Minute k covers [60k - offset, 60k + 60 - offset) in deployment time.
-    let mut k = 0u32;
-    loop {
-        let lo = (60 * k).saturating_sub(s.offset);
-        let hi = 60 * k + 60 - s.offset;
-        if lo > end {
-            break;
-        }
-        let mut minute = Minute {
-            any_target: hi > first_start,
-            ..Minute::default()
-        };
-        minute.unhealthy = all
-            .iter()
-            .any(|t| overlap(t.running, t.healthy, lo, hi) > 0);
-        let canary_s = overlap(canary, full, lo, hi) as f64;
-        let full_s = overlap(full, end, lo, hi) as f64;
-        let gate = if (lo..hi).contains(&ready) {
-            2.0 * GATE_ORDERS
-        } else {
-            0.0
-        };
-        let production = s.rate * (canary_s * f64::from(m.canary_percent) / 100.0 + full_s);
-        minute.requests = gate + production;
-        minute.production = production;
-        minute.errors = production * noise;
-        minute.slow =
-            cold.iter().any(|(a, b)| overlap(*a, *b, lo, hi) > 0) || (lo..hi).contains(&ready); // the gate's own orders hit a cold JVM
-        out.push(minute);
-        k += 1;
-    }
-    out
+/// The phases of one walked deployment, in seconds from its start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phases {
+    pub green: Vec<Task>,
+    pub gate: i64,
+    pub canary: i64,
+    pub full: i64,
+    pub end: i64,
 }
 
-/// One alarm's datapoint for one minute: Some(breaching) or None (no data).
-fn datapoint(a: &AlarmSpec, minute: &Minute) -> Option<bool> {
-    match &a.kind {
-        AlarmKind::Errors {
-            min_requests,
-            rate_percent,
-            count,
-        } => {
-            // FILL(.., 0): the expression always has a value.
-            let (req, err) = (minute.requests, minute.errors);
-            Some((req >= *min_requests && err * 100.0 >= req * rate_percent) || err >= *count)
-        }
-        AlarmKind::Unhealthy { .. } => minute.any_target.then_some(minute.unhealthy),
-        AlarmKind::P99 {
-            min_requests,
-            threshold_seconds: _,
-        } => {
-            if minute.requests <= 0.0 {
-                None
-            } else {
-                Some(minute.slow && minute.requests >= *min_requests)
-            }
-        }
-        AlarmKind::Other(_) => Some(true),
+/// The deployment's phases: the wave (and any scale-out) registered at RUNNING, the gates
+/// when a target is healthy and none is initial, the canary 5 s later, the full shift after
+/// the canary interval, then ten minutes more.
+pub fn phases(t: &Timeline, s: &Scenario) -> Phases {
+    let hc = t.health_check;
+    let wave = tasks(0, &s.wave, hc.to_healthy());
+    let gate = gate_ready(&wave, i64::from(s.gate_start), i64::from(hc.to_unhealthy()));
+    let canary = gate + 5;
+    let full = canary + i64::from(t.canary_minutes) * 60;
+    let mut green = wave;
+    if let Some((at, more)) = &s.scale_out {
+        green.extend(tasks(*at, more, hc.to_healthy()));
+    }
+    Phases {
+        green,
+        gate,
+        canary,
+        full,
+        end: full + 600,
     }
 }
 
-/// The first minute at which the alarm is in ALARM, if any (M of N, missing data as declared).
-fn first_alarm(a: &AlarmSpec, points: &[Option<bool>]) -> Option<usize> {
-    let n = a.evaluation_periods.max(1) as usize;
-    let need = a.datapoints_to_alarm.max(1) as usize;
-    (0..points.len()).find(|&end| {
-        let window = &points[end.saturating_sub(n - 1)..=end];
-        let breaching = window
-            .iter()
-            .filter(|p| match p {
-                Some(b) => *b,
-                None => a.missing == Missing::Breaching,
-            })
-            .count();
-        breaching >= need
-    })
+/// A version that answers every class with `p99` and `errors`, cold as [`COLD`].
+pub fn version(errors: PerClass<f64>, p99: PerClass<f64>) -> Version {
+    Version {
+        error_rate: errors,
+        p99_seconds: p99,
+        cold: Some(COLD),
+    }
 }
 
-/// Walks every scenario through every deployment-group alarm; the trips (empty = a good
-/// version never rolls back).
-pub fn walk(m: &TimingModel) -> Vec<Trip> {
-    let mut trips = Vec::new();
+/// The good version.
+pub fn good() -> Version {
+    version(PerClass::all(0.0), PerClass::all(GOOD_P99_SECONDS))
+}
+
+/// The new version's target group through the deployment.
+pub fn green(t: &Timeline, s: &Scenario, v: Version, sampling: Sampling) -> GroupTraffic {
+    let p = phases(t, s);
+    let canary = f64::from(t.canary_percent) / 100.0;
+    GroupTraffic {
+        offset: s.offset,
+        tasks: p.green,
+        shares: vec![
+            (p.canary, canary, Class::Canary),
+            (p.full, 1.0, Class::Full),
+        ],
+        gate: Some((p.gate, GATE_REQUESTS)),
+        rate: s.rate,
+        noise: t.noise,
+        version: v,
+        end: p.end,
+        to_unhealthy: i64::from(t.health_check.to_unhealthy()),
+        sampling,
+    }
+}
+
+/// The old (good, warm) version's target group: all of production, then the rest of the
+/// canary, then nothing.
+pub fn blue(t: &Timeline, s: &Scenario) -> GroupTraffic {
+    let p = phases(t, s);
+    let canary = f64::from(t.canary_percent) / 100.0;
+    GroupTraffic {
+        offset: s.offset,
+        tasks: vec![
+            Task {
+                running: -600,
+                healthy: Some(-590),
+            };
+            s.wave.len()
+        ],
+        shares: vec![
+            (0, 1.0, Class::Full),
+            (p.canary, 1.0 - canary, Class::Full),
+            (p.full, 0.0, Class::Full),
+        ],
+        gate: None,
+        rate: s.rate,
+        noise: t.noise,
+        version: Version {
+            cold: None,
+            ..good()
+        },
+        end: p.end,
+        to_unhealthy: i64::from(t.health_check.to_unhealthy()),
+        sampling: Sampling::AnyMoment,
+    }
+}
+
+/// The dimensions an alarm's metrics carry (its target group).
+pub fn keys_of(a: &AlarmDefinition) -> Keys {
+    let dims: Vec<(String, String)> = a
+        .metrics()
+        .next()
+        .map(|m| m.metric.dimensions.clone().into_iter().collect())
+        .unwrap_or_default();
+    Keys::new(&dims)
+}
+
+/// Publication orders every proof runs (each ALB metric's delay is one value per run, over
+/// the assumed 30-150 s, docs/deployments.md): all 90 s (nominal), all 30 s, all 150 s,
+/// RequestCount and HealthyHostCount early and the rest late, the 5xx and latency metrics late
+/// and the rest early, and the reverse of that.
+pub fn publication_orders() -> Vec<(&'static str, Delays)> {
+    let (early, late) = (DELAY_RANGE.0, DELAY_RANGE.1);
+    let errs_latency = [
+        ("HTTPCode_Target_5XX_Count", 0),
+        ("TargetConnectionErrorCount", 0),
+        ("TargetResponseTime", 0),
+    ];
+    let with = |v: u32| errs_latency.map(|(k, _)| (k, v));
+    vec![
+        ("all 90 s", Delays::uniform(NOMINAL_DELAY)),
+        ("all 30 s", Delays::uniform(early)),
+        ("all 150 s", Delays::uniform(late)),
+        (
+            "RequestCount and HealthyHostCount early, the rest late",
+            Delays::by_metric(
+                late,
+                &[("RequestCount", early), ("HealthyHostCount", early)],
+            ),
+        ),
+        (
+            "5xx and latency late, the rest early",
+            Delays::by_metric(early, &with(late)),
+        ),
+        (
+            "5xx and latency early, the rest late",
+            Delays::by_metric(late, &with(early)),
+        ),
+    ]
+}
+
+/// ASSUMPTION (AWS documents no bound for the ALB's publication delay): 30-150 s, nominal 90.
+pub const DELAY_RANGE: (u32, u32) = (30, 150);
+pub const NOMINAL_DELAY: u32 = 90;
+
+/// Walks every scenario through every deployment-group alarm, as green and as blue, under
+/// every publication order and each evaluation setting; the trips (empty = a good version
+/// never rolls back).
+pub fn walk(m: &TimingModel, settings: &[Settings]) -> Vec<Trip> {
     let t = Timeline::of(m);
+    let orders = publication_orders();
+    let mut trips = Vec::new();
     for s in scenarios(&t) {
-        let mins = minutes(&t, &s);
-        for a in &m.alarms {
-            let points: Vec<Option<bool>> = mins.iter().map(|x| datapoint(a, x)).collect();
-            if let Some(minute) = first_alarm(a, &points) {
-                trips.push(Trip {
-                    alarm: a.id.clone(),
-                    minute,
-                    scenario: s.clone(),
-                });
+        let mut roles = vec![("green", green(&t, &s, good(), Sampling::AnyMoment))];
+        // Blue's traffic does not depend on a scale-out of green: walked once per timeline.
+        if s.scale_out.is_none() {
+            roles.push(("blue", blue(&t, &s)));
+        }
+        for (role, traffic) in roles {
+            let run = Run {
+                role,
+                scenario: &s,
+                window: (0, traffic.end + i64::from(s.offset) + 300),
+            };
+            let mut built: Vec<(Keys, MetricStore)> = Vec::new();
+            for a in &m.alarms {
+                let keys = keys_of(a);
+                if !built.iter().any(|(k, _)| *k == keys) {
+                    let store = traffic.streams(&keys);
+                    built.push((keys.clone(), store));
+                }
+                let (_, store) = built.iter().find(|(k, _)| *k == keys).expect("built above");
+                run.alarm(a, store, &orders, settings, &mut trips);
             }
         }
     }
     trips
+}
+
+/// One walked deployment as one target group sees it.
+struct Run<'a> {
+    role: &'static str,
+    scenario: &'a Scenario,
+    window: (i64, i64),
+}
+
+impl Run<'_> {
+    /// Every publication order and evaluation setting of one alarm; each ALARM is a trip.
+    fn alarm(
+        &self,
+        a: &AlarmDefinition,
+        store: &MetricStore,
+        orders: &[(&'static str, Delays)],
+        settings: &[Settings],
+        trips: &mut Vec<Trip>,
+    ) {
+        let offset = i64::from(self.scenario.offset);
+        let trip = |delays: &'static str, at: i64, alarm: String| Trip {
+            alarm,
+            role: self.role,
+            delays,
+            at: at - offset,
+            scenario: self.scenario.clone(),
+        };
+        for (name, delays) in orders {
+            let published = match a.published(store, delays) {
+                Ok(p) => p,
+                Err(e) => {
+                    trips.push(trip(
+                        name,
+                        0,
+                        format!("{} (cannot be evaluated: {e})", a.logical_id),
+                    ));
+                    continue;
+                }
+            };
+            for set in settings {
+                match published.first_alarm(self.window, set, State::Ok) {
+                    Ok(None) => {}
+                    Ok(Some(at)) => trips.push(trip(name, at, a.logical_id.clone())),
+                    Err(e) => trips.push(trip(
+                        name,
+                        0,
+                        format!("{} (cannot be evaluated: {e})", a.logical_id),
+                    )),
+                }
+            }
+        }
+    }
 }

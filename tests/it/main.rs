@@ -2,6 +2,7 @@
 //! runs without AWS (one link of the AWS SDK instead of one per file). The live scenarios
 //! against a deployed stack are `tests/live.rs`, ignored unless `make live-test`.
 
+mod alarms;
 mod alb_reservation;
 mod appspec;
 mod calendar;

@@ -76,6 +76,10 @@ enum Command {
     /// The tagging policy (CostCenter, Project=TradingPlatform, Service=OrderBroker)
     #[command(subcommand)]
     Tags(tags::TagsCommand),
+    /// The deployment group's alarms as CloudFormation receives them (template.yaml with the
+    /// parameters `make deploy` passes), offline; --detection evaluates how fast each catches a
+    /// bad version (exit 1 if one never fires)
+    Alarms(alarms::AlarmsArgs),
 }
 
 #[tokio::main]
@@ -97,6 +101,7 @@ async fn main() -> ExitCode {
         Command::WarmPool(c) => warm_pool::run(c).await,
         Command::Samconfig(c) => samconfig::run(c),
         Command::Tags(c) => tags::run(c),
+        Command::Alarms(a) => alarms::run(a),
     };
     result.unwrap_or_else(|e| {
         if debug {

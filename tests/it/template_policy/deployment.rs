@@ -146,9 +146,8 @@ fn deployment_group_is_blue_green_with_rollback_and_alarms_on_both_target_groups
     }
     for metric in [
         "RequestCount",
-        "HTTPCode_Target_2XX_Count",
-        "HTTPCode_Target_3XX_Count",
-        "HTTPCode_Target_4XX_Count",
+        "HTTPCode_Target_5XX_Count",
+        "TargetConnectionErrorCount",
         "UnHealthyHostCount",
         "TargetResponseTime",
     ] {
@@ -165,7 +164,7 @@ fn deployment_group_is_blue_green_with_rollback_and_alarms_on_both_target_groups
 fn the_alb_wide_5xx_alarm_pages_but_never_rolls_a_deployment_back() {
     // HTTPCode_ELB_5XX_Count has only the LoadBalancer dimension: it counts the test listener,
     // so a gate's answers would roll a good version back. It pages SRE instead. The rollback
-    // and good-version arithmetic of the group's alarms is tests/it/timing.rs.
+    // and good-version evaluation of the group's alarms is tests/it/timing.rs and tests/it/alarms.rs.
     let t = template();
     let dg = only(&t, "AWS::CodeDeploy::DeploymentGroup");
     let in_group: Vec<&str> = dg

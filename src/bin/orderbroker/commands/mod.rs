@@ -1,5 +1,6 @@
 //! One module per command: its arguments and what it does.
 
+pub mod alarms;
 pub mod appspec;
 pub mod calendar;
 pub mod deploy;

@@ -8,8 +8,7 @@ use clap::Subcommand;
 
 use orderbroker::cfn::samconfig::{render_pairs, SamConfig};
 use orderbroker::cfn::template::Template;
-use orderbroker::timing::derived_overrides;
-use orderbroker::timing::model::TimingModel;
+use orderbroker::timing::deploy_parameters;
 
 use crate::shared::{parse_set, ConfigArgs};
 
@@ -60,17 +59,8 @@ pub fn run(cmd: SamconfigCommand) -> Result<ExitCode> {
         } => {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;
             let extra = parse_set(&set)?;
-            let mut pairs = c.deploy_overrides(&extra)?;
             let t = Template::load(&template)?;
-            let model = TimingModel::from_template(&t)?;
-            let derived = derived_overrides(&pairs, model.start, model.health_check)
-                .context("deriving from the declared task start times")?;
-            for (k, v) in derived {
-                match pairs.iter_mut().find(|(key, _)| *key == k) {
-                    Some(entry) => entry.1 = v,
-                    None => pairs.push((k, v)),
-                }
-            }
+            let pairs = deploy_parameters(&c, &t, &extra)?;
             print_pairs(&pairs, json)?;
         }
         SamconfigCommand::Tags { config, json } => {
