@@ -872,6 +872,21 @@ pub async fn reserve(
     };
     r.target = target;
     let decision = decide(&observed, record.as_ref(), target, day_over, &rc.settings);
+    if let Decision::Unclassified { why } = &decision {
+        r.errors.push(format!("ALB reservation: {why}"));
+    }
+    // Ours with a stamp AWS's fulfilment moved (pending -> provisioned, rebalancing): the record
+    // follows AWS, so the next change is judged against the latest stamp.
+    if let (Some(rec), false) = (record, dry_run) {
+        let ours = warmup::reservation::ownership(&observed, Some(&rec))
+            == warmup::reservation::Ownership::Ours;
+        let restamped = rec.stamped(&observed);
+        if ours && restamped != rec && observed.last_modified.is_some() {
+            if let Err(e) = write_record(ssm, &rc.record_parameter, &restamped).await {
+                r.errors.push(format!("the record was not restamped: {e}"));
+            }
+        }
+    }
     r.ready = ready(&observed, target);
     r.observed = observed;
     if !dry_run {
@@ -895,9 +910,17 @@ pub async fn reserve(
             };
             match call.send().await {
                 Ok(_) => {
-                    if let Err(e) =
-                        write_record(ssm, &rc.record_parameter, &Record { units, at: now }).await
-                    {
+                    // AWS's own stamp, read back: what later runs know the reservation by.
+                    let record = match describe_reservation(elb, &rc.load_balancer_arn).await {
+                        Ok(back) => Record::requested(units, now).stamped(&back),
+                        Err(e) => {
+                            r.errors.push(format!(
+                                "requested, but not read back ({e}): ownership falls back to the request time"
+                            ));
+                            Record::requested(units, now)
+                        }
+                    };
+                    if let Err(e) = write_record(ssm, &rc.record_parameter, &record).await {
                         r.errors
                             .push(format!("requested, but the record was not written: {e}"));
                     }

@@ -13,9 +13,15 @@
 //! - resets once after the day's last spike, only while at least one decrease stays for the
 //!   operator;
 //! - never sends a request while one is pending, and retries a failed one (reported);
-//! - owns only what it requested: a reservation it did not request, or one changed since (its
-//!   `LastModifiedTime` later than the request it recorded), is the operator's: left alone,
-//!   reported, never reset.
+//! - owns only what it requested, and knows it by AWS's own stamp: after each request it reads
+//!   the reservation back and records AWS's `LastModifiedTime` and whether a zone was still
+//!   pending (or rebalancing). Ours: the same units with the recorded stamp, or a later stamp
+//!   that AWS's own fulfilment explains (a zone was pending or rebalancing then or is now:
+//!   fulfilment can take hours, and the stamp then moves with no request of ours). The
+//!   operator's: a reservation with no record, or other units than recorded: left alone,
+//!   reported, never reset. Anything else (the recorded units, a later stamp, nothing pending
+//!   or rebalancing to explain it) cannot be classified: it pages (the run fails) and is neither
+//!   reset nor increased, rather than being kept and billed unseen.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -76,6 +82,57 @@ pub struct Record {
     /// 0 = a reset.
     pub units: u32,
     pub at: DateTime<Utc>,
+    /// AWS's `LastModifiedTime` read back after the request (or after a later change AWS's
+    /// fulfilment explained); absent in a record written before this was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_modified: Option<DateTime<Utc>>,
+    /// A zone was pending or rebalancing when the stamp was read.
+    #[serde(default)]
+    pub transitioning: bool,
+}
+
+impl Record {
+    /// A request just sent, before AWS's stamp is read back.
+    pub fn requested(units: u32, at: DateTime<Utc>) -> Self {
+        Record {
+            units,
+            at,
+            aws_modified: None,
+            transitioning: false,
+        }
+    }
+
+    /// The record with AWS's stamp and zone states as read now.
+    pub fn stamped(self, observed: &Observed) -> Self {
+        Record {
+            aws_modified: observed.last_modified,
+            transitioning: transitioning(observed),
+            ..self
+        }
+    }
+}
+
+/// Whether a zone is pending or rebalancing (AWS's own work in progress).
+pub fn transitioning(observed: &Observed) -> bool {
+    observed
+        .zones
+        .iter()
+        .any(|(_, st, _)| matches!(st, ZoneState::Pending | ZoneState::Rebalancing))
+}
+
+/// Whose the observed reservation is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "owner", rename_all = "snake_case")]
+pub enum Ownership {
+    /// Nothing reserved.
+    Nothing,
+    Ours,
+    Operator {
+        why: String,
+    },
+    Unclassified {
+        why: String,
+    },
 }
 
 /// What to do now.
@@ -96,10 +153,15 @@ pub enum Decision {
     Operator {
         why: String,
     },
+    /// The warm-up cannot tell whose it is: left alone, and the run fails (pages).
+    Unclassified {
+        why: String,
+    },
 }
 
-/// How long after a recorded request AWS may stamp `LastModifiedTime` and the reservation still
-/// be ours (clock skew and the call itself; an assumption, AWS documents no bound).
+/// For a record without AWS's stamp (written before the read-back was kept): how long after the
+/// request AWS may stamp `LastModifiedTime` and the reservation still be ours (clock skew and
+/// the call itself; an assumption, AWS documents no bound).
 pub const OWNERSHIP_SLACK_SECONDS: i64 = 300;
 
 /// The size: the highest per-minute `PeakLCUs` over the same windows of recent sessions x the
@@ -150,15 +212,47 @@ pub fn needed_between(
     Some((first - Duration::minutes(s.lead_minutes), last))
 }
 
-/// Is the observed reservation the one the warm-up recorded?
-pub fn ours(observed: &Observed, record: Option<&Record>) -> bool {
-    let (Some(units), Some(r)) = (observed.units, record) else {
-        return false;
+/// Whose the observed reservation is, from the record of the warm-up's last request.
+pub fn ownership(observed: &Observed, record: Option<&Record>) -> Ownership {
+    let Some(units) = observed.units else {
+        return Ownership::Nothing;
     };
-    units == r.units
-        && observed
-            .last_modified
-            .is_none_or(|m| m <= r.at + Duration::seconds(OWNERSHIP_SLACK_SECONDS))
+    let Some(r) = record else {
+        return Ownership::Operator {
+            why: format!("a reservation of {units} units the warm-up has no record of requesting"),
+        };
+    };
+    if r.units != units {
+        return Ownership::Operator {
+            why: format!("{units} units reserved, the warm-up requested {}", r.units),
+        };
+    }
+    let stamp = |t: DateTime<Utc>| t.to_rfc3339();
+    match (r.aws_modified, observed.last_modified) {
+        (_, None) => Ownership::Ours,
+        (Some(ours), Some(now)) if now == ours => Ownership::Ours,
+        (Some(ours), Some(now)) if now > ours && (r.transitioning || transitioning(observed)) => {
+            Ownership::Ours
+        }
+        (Some(ours), Some(now)) => Ownership::Unclassified {
+            why: format!(
+                "{units} units as requested, but modified {} after the warm-up's stamp {} with no pending or rebalancing zone to explain it",
+                stamp(now),
+                stamp(ours)
+            ),
+        },
+        // A record from before the read-back was kept: the request's time and a slack.
+        (None, Some(now)) if now <= r.at + Duration::seconds(OWNERSHIP_SLACK_SECONDS) => {
+            Ownership::Ours
+        }
+        (None, Some(now)) => Ownership::Unclassified {
+            why: format!(
+                "{units} units as requested, modified {} after the request ({}) and no AWS stamp recorded",
+                stamp(now),
+                stamp(r.at)
+            ),
+        },
+    }
 }
 
 /// The decision at `now`. `target`: the units the day needs now (`None` outside the needed
@@ -170,17 +264,18 @@ pub fn decide(
     day_over: bool,
     s: &ReservationSettings,
 ) -> Decision {
-    if observed.units.is_some() && !ours(observed, record) {
-        return Decision::Operator {
-            why: format!(
-                "a reservation of {} units the warm-up did not request (or changed since it did{}): left alone",
-                observed.units.unwrap_or(0),
-                observed
-                    .last_modified
-                    .map(|m| format!(", modified {}", m.to_rfc3339()))
-                    .unwrap_or_default()
-            ),
-        };
+    match ownership(observed, record) {
+        Ownership::Operator { why } => {
+            return Decision::Operator {
+                why: format!("{why}: the operator's, left alone"),
+            }
+        }
+        Ownership::Unclassified { why } => {
+            return Decision::Unclassified {
+                why: format!("{why}: neither reset nor increased; an operator must decide"),
+            }
+        }
+        Ownership::Nothing | Ownership::Ours => {}
     }
     if let Some((az, _, _)) = observed
         .zones

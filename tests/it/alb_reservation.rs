@@ -43,7 +43,12 @@ fn ours_at(units: u32, at: DateTime<Utc>) -> (Observed, Record) {
             last_modified: Some(at + Duration::seconds(2)),
             decreases_remaining: Some(2),
         },
-        Record { units, at },
+        Record {
+            units,
+            at,
+            aws_modified: Some(at + Duration::seconds(2)),
+            transitioning: false,
+        },
     )
 }
 
@@ -74,7 +79,7 @@ fn the_day_needs_it_from_the_lead_before_the_first_raise_to_the_last_window() {
 }
 
 #[test]
-fn an_operators_reservation_or_one_changed_since_is_left_alone() {
+fn an_operators_reservation_is_left_alone_and_an_unexplained_change_pages() {
     let t = ny("2026-12-02", "07:20");
     let theirs = Observed {
         units: Some(80),
@@ -86,17 +91,72 @@ fn an_operators_reservation_or_one_changed_since_is_left_alone() {
         decide(&theirs, None, Some(67), false, &settings()),
         Decision::Operator { .. }
     ));
-    // Ours once, then changed an hour after the recorded request.
-    let (mut o, rec) = ours_at(67, t);
-    o.last_modified = Some(t + Duration::hours(1));
+    // Other units than the warm-up requested: the operator's, never reset.
+    let (_, rec) = ours_at(67, t);
     assert!(matches!(
-        decide(&o, Some(&rec), Some(67), false, &settings()),
+        decide(&theirs, Some(&rec), None, true, &settings()),
         Decision::Operator { .. }
     ));
-    // ... and never reset after the close either.
+    // The requested units, a later stamp, nothing pending or rebalancing to explain it: the
+    // warm-up cannot tell whose it is. Neither reset nor kept silently: it pages.
+    let (mut o, rec) = ours_at(67, t);
+    o.last_modified = Some(t + Duration::hours(1));
+    for (target, day_over) in [(Some(67), false), (None, true)] {
+        match decide(&o, Some(&rec), target, day_over, &settings()) {
+            Decision::Unclassified { why } => {
+                assert!(why.contains("no pending or rebalancing zone"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_pending_request_provisioned_later_stays_ours_and_is_reset_after_the_close() {
+    let t = ny("2026-12-02", "07:20");
+    // Read back right after the request: pending, stamped t + 2 s.
+    let rec = Record {
+        units: 67,
+        at: t,
+        aws_modified: Some(t + Duration::seconds(2)),
+        transitioning: true,
+    };
+    // Provisioned two hours later: AWS moved the stamp, the units are the requested ones.
+    let later = Observed {
+        units: Some(67),
+        zones: zones(ZoneState::Provisioned),
+        last_modified: Some(t + Duration::hours(2)),
+        decreases_remaining: Some(2),
+    };
+    assert_eq!(ownership(&later, Some(&rec)), Ownership::Ours);
     assert!(matches!(
-        decide(&o, Some(&rec), None, true, &settings()),
-        Decision::Operator { .. }
+        decide(&later, Some(&rec), None, true, &settings()),
+        Decision::Reset { .. }
+    ));
+    // Rebalancing now explains a moved stamp too.
+    let rebalancing = Observed {
+        zones: zones(ZoneState::Rebalancing),
+        ..later.clone()
+    };
+    let settled = Record {
+        transitioning: false,
+        ..rec
+    };
+    assert_eq!(ownership(&rebalancing, Some(&settled)), Ownership::Ours);
+    // A record written before the stamp was kept: the request time and the slack.
+    let legacy = Record {
+        aws_modified: None,
+        transitioning: false,
+        ..rec
+    };
+    let soon = Observed {
+        last_modified: Some(t + Duration::seconds(30)),
+        ..later.clone()
+    };
+    assert_eq!(ownership(&soon, Some(&legacy)), Ownership::Ours);
+    assert!(matches!(
+        ownership(&later, Some(&legacy)),
+        Ownership::Unclassified { .. }
     ));
 }
 
@@ -179,6 +239,9 @@ struct Seen {
 
 struct Account {
     observed: Observed,
+    /// What DescribeCapacityReservation answers once ModifyCapacityReservation succeeded (the
+    /// read-back); `observed` again when `None`.
+    after_modify: Option<Observed>,
     record: &'static str,
     modify_error:
         Option<fn() -> elb::operation::modify_capacity_reservation::ModifyCapacityReservationError>,
@@ -219,13 +282,21 @@ async fn step(
     deadline: bool,
 ) -> (orderbroker::warmup::aws::ReservationReport, Seen) {
     let seen = Seen::default();
-    let o = a.observed.clone();
+    let before = a.observed.clone();
+    let after = a.after_modify.clone().unwrap_or_else(|| a.observed.clone());
+    let modified = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let modified2 = modified.clone();
     let modify_log = seen.modify.clone();
     let modify_error = a.modify_error;
     let elb_rules = vec![
         mock!(elb::Client::describe_capacity_reservation)
             .match_requests(|r| r.load_balancer_arn() == Some(LB))
             .then_output(move || {
+                let o = if modified2.load(std::sync::atomic::Ordering::SeqCst) {
+                    after.clone()
+                } else {
+                    before.clone()
+                };
                 let mut b = elb::operation::describe_capacity_reservation::DescribeCapacityReservationOutput::builder()
                     .set_decrease_requests_remaining(o.decreases_remaining)
                     .set_last_modified_time(o.last_modified.map(smithy));
@@ -256,10 +327,13 @@ async fn step(
             modify_log.lock().unwrap().push(r.clone());
             match modify_error {
                 Some(e) => MockResponse::Error(e()),
-                None => MockResponse::Output(
+                None => {
+                    modified.store(true, std::sync::atomic::Ordering::SeqCst);
+                    MockResponse::Output(
                     elb::operation::modify_capacity_reservation::ModifyCapacityReservationOutput::builder()
                         .build(),
-                ),
+                )
+                }
             }
         }),
     ];
@@ -340,9 +414,17 @@ fn metric(seen: &Seen, name: &str) -> Vec<f64> {
 #[tokio::test]
 async fn inside_the_lead_it_requests_the_sized_units_and_records_them() {
     let now = ny("2026-12-02", "07:30");
+    let stamp = now + Duration::seconds(1);
     let (r, seen) = step(
         Account {
             observed: Observed::default(),
+            // Read back after the request: pending everywhere, AWS's stamp a second later.
+            after_modify: Some(Observed {
+                units: Some(60),
+                zones: zones(ZoneState::Pending),
+                last_modified: Some(stamp),
+                decreases_remaining: Some(2),
+            }),
             record: "{}",
             modify_error: None,
         },
@@ -361,8 +443,17 @@ async fn inside_the_lead_it_requests_the_sized_units_and_records_them() {
         Some(60)
     );
     assert_ne!(modify[0].reset_capacity_reservation(), Some(true));
+    // The record carries AWS's own stamp and that the request was still pending.
     let rec: Record = serde_json::from_str(&seen.records.lock().unwrap()[0]).unwrap();
-    assert_eq!(rec, Record { units: 60, at: now });
+    assert_eq!(
+        rec,
+        Record {
+            units: 60,
+            at: now,
+            aws_modified: Some(stamp),
+            transitioning: true,
+        }
+    );
     assert_eq!(
         metric(&seen, "ReservationReady"),
         [0.0],
@@ -377,6 +468,7 @@ async fn provisioned_and_ours_it_sends_nothing_and_is_ready() {
     let (r, seen) = step(
         Account {
             observed,
+            after_modify: None,
             record: r#"{"units":60,"at":"2026-12-02T12:20:00Z"}"#,
             modify_error: None,
         },
@@ -397,6 +489,7 @@ async fn after_the_close_it_resets_once_and_records_the_reset() {
     let (r, seen) = step(
         Account {
             observed,
+            after_modify: None,
             record: r#"{"units":60,"at":"2026-12-02T12:20:00Z"}"#,
             modify_error: None,
         },
@@ -411,8 +504,83 @@ async fn after_the_close_it_resets_once_and_records_the_reset() {
     );
     let modify = seen.modify.lock().unwrap();
     assert_eq!(modify[0].reset_capacity_reservation(), Some(true));
-    let rec: Record = serde_json::from_str(&seen.records.lock().unwrap()[0]).unwrap();
+    let records = seen.records.lock().unwrap();
+    let rec: Record = serde_json::from_str(records.last().unwrap()).unwrap();
     assert_eq!(rec.units, 0);
+}
+
+#[tokio::test]
+async fn a_request_provisioned_hours_later_with_a_new_stamp_is_still_reset_after_the_close() {
+    // 07:30: requested, read back pending at 07:30:01. 09:45: AWS provisions it and moves
+    // LastModifiedTime. 16:30: the day is over; the reservation is the warm-up's and is reset.
+    let requested = ny("2026-12-02", "07:30");
+    let record = r#"{"units":60,"at":"2026-12-02T12:30:00Z","aws_modified":"2026-12-02T12:30:01Z","transitioning":true}"#;
+    let provisioned = Observed {
+        units: Some(60),
+        zones: zones(ZoneState::Provisioned),
+        last_modified: Some(ny("2026-12-02", "09:45")),
+        decreases_remaining: Some(2),
+    };
+    let (r, seen) = step(
+        Account {
+            observed: provisioned,
+            after_modify: None,
+            record,
+            modify_error: None,
+        },
+        ny("2026-12-02", "16:30"),
+        false,
+    )
+    .await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    assert!(
+        matches!(r.decision, Some(Decision::Reset { .. })),
+        "{:?}",
+        r.decision
+    );
+    assert_eq!(
+        seen.modify.lock().unwrap()[0].reset_capacity_reservation(),
+        Some(true)
+    );
+    // The record followed AWS's stamp before the reset was recorded.
+    let records = seen.records.lock().unwrap();
+    let restamped: Record = serde_json::from_str(&records[0]).unwrap();
+    assert_eq!(restamped.aws_modified, Some(ny("2026-12-02", "09:45")));
+    assert_eq!(restamped.at, requested);
+    let reset: Record = serde_json::from_str(records.last().unwrap()).unwrap();
+    assert_eq!(reset.units, 0);
+}
+
+#[tokio::test]
+async fn an_unexplained_change_is_neither_reset_nor_kept_silently() {
+    let record = r#"{"units":60,"at":"2026-12-02T12:30:00Z","aws_modified":"2026-12-02T12:30:01Z","transitioning":false}"#;
+    let changed = Observed {
+        units: Some(60),
+        zones: zones(ZoneState::Provisioned),
+        last_modified: Some(ny("2026-12-02", "13:00")),
+        decreases_remaining: Some(2),
+    };
+    let (r, seen) = step(
+        Account {
+            observed: changed,
+            after_modify: None,
+            record,
+            modify_error: None,
+        },
+        ny("2026-12-02", "16:30"),
+        false,
+    )
+    .await;
+    assert!(seen.modify.lock().unwrap().is_empty());
+    assert!(seen.records.lock().unwrap().is_empty());
+    // The run fails (its OnFailure queue pages SRE), naming why.
+    assert!(
+        r.errors
+            .iter()
+            .any(|e| e.contains("no pending or rebalancing zone")),
+        "{:?}",
+        r.errors
+    );
 }
 
 #[tokio::test]
@@ -478,6 +646,7 @@ async fn every_refusal_is_reported_by_its_sdk_variant_and_never_hidden() {
         let (r, seen) = step(
             Account {
                 observed: Observed::default(),
+                after_modify: None,
                 record: "{}",
                 modify_error: Some(error),
             },
@@ -510,6 +679,7 @@ async fn the_deadline_check_reports_a_reservation_that_is_not_ready() {
     let (r, seen) = step(
         Account {
             observed,
+            after_modify: None,
             record: r#"{"units":60,"at":"2026-12-02T12:20:00Z"}"#,
             modify_error: None,
         },
