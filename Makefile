@@ -46,7 +46,8 @@ help:
 	@echo "make deploy  - the same set-up, then the readiness check, sam build, orderbroker"
 	@echo "               preflight, sam deploy, and the market warm-up once"
 	@echo "make live-test ORDERBROKER_STACK=name [ORDERBROKER_GOOD_IMAGE=uri ORDERBROKER_BAD_IMAGE=uri]"
-	@echo "             - the three market-hours scenarios against a deployed stack (docs/live-tests.md)"
+	@echo "             - the three market-hours scenarios against a stack deployed with"
+	@echo "               make deploy LIVE_TESTS=true (they refuse otherwise; docs/live-tests.md)"
 
 # ------------------------------------------------------------------ set-up
 setup: $(TOOLS)/.installed $(CHECKOV)/.installed $(MOTO)/.installed .venv/.rust-targets
@@ -105,6 +106,14 @@ template-checks: cli
 	$(ORDERBROKER) alarms --json > .aws-sam/alarms-template.json
 	$(ORDERBROKER) alarms --template .aws-sam/translated.json --json > .aws-sam/alarms-translated.json
 	diff -u .aws-sam/alarms-template.json .aws-sam/alarms-translated.json
+	@# Every path the gates and the load generator need is open, and nothing else reaches the
+	@# listeners or the tasks, behind an internal and an internet-facing ALB (docs/security-and-tags.md).
+	$(ORDERBROKER) network --template .aws-sam/translated.json > /dev/null
+	$(ORDERBROKER) network --template .aws-sam/translated.json --set LiveTestsEnabled=true > /dev/null
+	$(ORDERBROKER) network --template .aws-sam/translated.json --set LiveTestsEnabled=true \
+	  --set LoadBalancerScheme=internet-facing --set PublicSubnetIds=subnet-0a,subnet-0b,subnet-0c \
+	  --set ValidatorSourceCidr=203.0.113.0/28 --set CertificateHostName=orders.example.com \
+	  --set CertificateArn=arn:aws:acm:us-east-2:111122223333:certificate/0000-1111 > /dev/null
 	$(CFN_LINT) template.yaml -a cfn_lint_serverless.rules
 	$(SAM) validate --lint --region $(REGION)
 	$(CHECKOV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
@@ -131,6 +140,9 @@ build:
 # not leave the next open uncovered until the next scheduled run.
 PREFLIGHT_FLAGS ?=
 READINESS_FLAGS ?= --create-service-linked-role
+# LIVE_TESTS=true creates the in-VPC load generator (LiveTestsEnabled) that `make live-test`
+# needs; every other deploy removes it (the default, false).
+LIVE_TESTS ?= false
 readiness: setup
 	@[ -n "$(REGION)" ] || { echo "make: no region in samconfig.toml (deploy or global parameters)"; exit 2; }
 	cargo build --quiet --bin orderbroker
@@ -139,7 +151,7 @@ readiness: setup
 deploy: setup readiness build
 	cargo build --quiet --bin orderbroker
 	$(ORDERBROKER) preflight --template template.yaml --region $(REGION) $(PREFLIGHT_FLAGS)
-	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ))"; \
+	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ) --set LiveTestsEnabled=$(LIVE_TESTS))"; \
 	$(SAM) deploy --region $(REGION) --parameter-overrides "$$OVERRIDES"
 	@# The function runs one invocation at a time (reserved concurrency 1): a scheduled run in
 	@# progress throttles this one, so it is tried three times (the warm-up is idempotent).
@@ -151,6 +163,8 @@ deploy: setup readiness build
 
 # ------------------------------------------------------------------ live tests
 # The market-hours scenarios against a DEPLOYED stack; scenarios 2 and 3 deploy new versions.
+# The load runs through the in-VPC load generator, which exists only when the stack was deployed
+# with `make deploy LIVE_TESTS=true` (LiveTestsEnabled): the scenarios refuse, naming it, otherwise.
 # One at a time (a deployment group runs one deployment), output shown as it happens.
 # Each scenario runs only when what it needs is set; the others are named as not run.
 live-test:

@@ -19,6 +19,9 @@
 //!   status on every path).
 //! - [`load`]: synthetic-trade load at a steady rate, every order counted; [`load::in_vpc`] runs
 //!   it from inside the VPC through the load-generator function, in segments.
+//! - [`network`]: which paths the template's security groups open for given parameters (the
+//!   gates and the load generator to the listeners, the ALB to the tasks) and every source
+//!   admitted to the listeners and the tasks, by the VPC's documented matching rules.
 //! - [`tagging`]: the tag policy and its build-time check; [`tagging::enforcer`] the run-time
 //!   inventory and ARNs; [`tagging::aws`] the run-time edge.
 //! - [`cfn`]: CloudFormation and SAM: [`cfn::template`] (the template as CloudFormation reads
@@ -44,6 +47,7 @@ pub mod cfn;
 pub mod deploy;
 pub mod gates;
 pub mod load;
+pub mod network;
 pub mod preflight;
 pub mod readiness;
 pub mod tagging;

@@ -263,10 +263,34 @@ fn start_load(
     };
     // At most two hours of load; the scenario stops it when the deployment ends.
     let total = Duration::from_secs(2 * 3600);
-    let function = l
-        .stack
-        .output("LoadGeneratorFunctionName")
-        .map(str::to_string);
+    // From inside the VPC the load-generator function loads the stack's own production
+    // listener; it exists only when the stack was deployed with LiveTestsEnabled=true.
+    let function = match (
+        &direct,
+        l.stack.parameters.get("LiveTestsEnabled").map(String::as_str),
+    ) {
+        (None, Some("true")) => l
+            .stack
+            .output("LoadGeneratorFunctionName")
+            .map(str::to_string),
+        (None, _) => panic!(
+            "live-test: stack {} runs with LiveTestsEnabled=false, so it has no load generator: deploy it with `make deploy LIVE_TESTS=true` first (or set ORDERBROKER_LOAD_URL to load from this machine)",
+            l.stack.name
+        ),
+        (Some(_), _) => Err(orderbroker::aws::stack::StackError::MissingOutput {
+            stack: l.stack.name.clone(),
+            output: "LoadGeneratorFunctionName (not used: ORDERBROKER_LOAD_URL)".into(),
+        }),
+    };
+    let segment = orderbroker::load::generator::SegmentRequest {
+        listener: orderbroker::load::generator::Listener::Production,
+        rate,
+        duration_seconds: 1.0,
+        timeout_ms: Some(base.timeout_ms),
+        max_in_flight: Some(base.max_in_flight),
+        run_id: base.run_id.clone(),
+        start_at_ms: None,
+    };
     // No automatic retry (a retried Invoke re-runs a segment), TCP keepalive.
     let lambda = orderbroker::load::in_vpc::lambda_client(
         &l.sdk,
@@ -301,7 +325,7 @@ fn start_load(
                 orderbroker::load::in_vpc::run_via_function(
                     &lambda,
                     &function,
-                    &base,
+                    &segment,
                     orderbroker::load::in_vpc::Segments {
                         total,
                         segment: orderbroker::load::in_vpc::DEFAULT_SEGMENT,

@@ -16,7 +16,8 @@ use std::time::Duration;
 use chrono::Utc;
 
 use crate::aws::{AwsError, AwsResultExt};
-use crate::load::{merge, LoadReport, LoadRequest};
+use crate::load::generator::SegmentRequest;
+use crate::load::{merge, LoadReport};
 
 /// Why a segment, or the run, has no report.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +123,7 @@ pub fn lambda_client(
 pub async fn invoke_segment(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
-    req: &LoadRequest,
+    req: &SegmentRequest,
 ) -> Result<LoadReport, InVpcError> {
     let payload = serde_json::to_vec(req).map_err(InVpcError::Request)?;
     let out = lambda
@@ -172,7 +173,7 @@ pub struct Segments {
 pub async fn run_via_function(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
-    base: &LoadRequest,
+    base: &SegmentRequest,
     segments: Segments,
     stop: Option<Arc<tokio::sync::Notify>>,
     progress: &mut (dyn FnMut(String) + Send),

@@ -10,6 +10,8 @@
 //! - **failed**: an answer, but not a good one (status, shape);
 //! - **dropped**: no answer at all (refused, reset, timed out).
 
+pub mod aws;
+pub mod generator;
 pub mod in_vpc;
 
 use std::sync::Arc;
@@ -527,15 +529,13 @@ fn joined(done: Result<Trade, tokio::task::JoinError>) -> Trade {
 /// Time the in-VPC function keeps after a segment to answer (the last orders' timeout is added).
 pub const SEGMENT_RESERVE: Duration = Duration::from_secs(10);
 
-/// The in-VPC function: one segment of load from a JSON request, fitted to the time it has.
-pub async fn handle_segment(
+/// One segment of load, fitted to the time the function has (the request is already admitted
+/// within the function's limits: [`generator::admit`]).
+pub async fn run_segment(
     client: &reqwest::Client,
-    event: serde_json::Value,
+    req: LoadRequest,
     remaining: Duration,
 ) -> Result<LoadReport, String> {
-    let req: LoadRequest = serde_json::from_value(event).map_err(|e| {
-        format!("the event is not a load request ({{url, rate, duration_seconds, path?, timeout_ms?, max_in_flight?, run_id?}}): {e}")
-    })?;
     let cfg = req.config().map_err(|e| e.to_string())?;
     let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
     let wait = Duration::from_millis(req.start_at_ms.map_or(0, |t| t.saturating_sub(now_ms)));

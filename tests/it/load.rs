@@ -11,6 +11,7 @@ use crate::support::{order_ok, serve, serve_restarting, Behaviour, Server};
 use aws_sdk_lambda as lambda;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use orderbroker::gates::validation::{IDEMPOTENCY_HEADER, SYNTHETIC_ACCOUNT, SYNTHETIC_HEADER};
+use orderbroker::load::generator::{admit, Limits, Listener, SegmentRequest};
 use orderbroker::load::in_vpc::{plan_segments, run_via_function, Segments};
 use orderbroker::load::{self, LoadReport, LoadRequest, TradeOutcome};
 
@@ -24,6 +25,32 @@ fn request(url: &str, rate: f64, seconds: f64) -> LoadRequest {
         max_in_flight: 512,
         run_id: Some("t".into()),
         start_at_ms: None,
+    }
+}
+
+/// One in-VPC segment's event (the function takes no URL).
+fn segment(rate: f64, seconds: f64) -> SegmentRequest {
+    SegmentRequest {
+        listener: Listener::Production,
+        rate,
+        duration_seconds: seconds,
+        timeout_ms: Some(1000),
+        max_in_flight: None,
+        run_id: Some("t".into()),
+        start_at_ms: None,
+    }
+}
+
+/// The function's limits with this stack's "production listener" at `url`.
+fn limits(url: &str) -> Limits {
+    Limits {
+        production_url: url.into(),
+        test_url: format!("{url}/test-listener-unused"),
+        order_path: "/orders".into(),
+        max_rate: 200.0,
+        max_orders_per_invocation: 60_000,
+        max_orders_per_day: 1_000_000,
+        ledger_parameter: "/ob/load-generator/ledger".into(),
     }
 }
 
@@ -235,17 +262,16 @@ async fn bad_requests_are_refused_with_the_reason() {
         );
     }
     // The in-VPC function names what is wrong in its event and sends nothing.
-    let e = load::handle_segment(
-        &reqwest::Client::new(),
-        serde_json::json!({"url": "http://127.0.0.1:1", "rate": 5, "duration_seconds": 1, "colour": "blue"}),
-        Duration::from_secs(60),
+    let e = admit(
+        serde_json::json!({"listener": "production", "rate": 5, "duration_seconds": 1, "colour": "blue"}),
+        &limits("http://127.0.0.1:1"),
     )
-    .await
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("unknown field `colour`"), "{e}");
-    let e = load::handle_segment(
+    let e = load::run_segment(
         &reqwest::Client::new(),
-        serde_json::json!({"url": "http://127.0.0.1:1", "rate": 5, "duration_seconds": 600}),
+        request("http://127.0.0.1:1", 5.0, 600.0),
         Duration::from_secs(300),
     )
     .await
@@ -271,22 +297,26 @@ async fn the_in_vpc_runner_joins_segments_without_gaps_and_merges_their_reports(
         _ => (200, order_ok(n), Duration::ZERO),
     });
     let server = serve(b).await;
-    let seen: Arc<Mutex<Vec<LoadRequest>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<SegmentRequest>>> = Arc::default();
     let seen2 = seen.clone();
+    let url = server.url.clone();
     let rule = mock!(lambda::Client::invoke)
         .match_requests(|r| {
             r.function_name() == Some("orderbroker-load-generator")
                 && r.invocation_type() == Some(&lambda::types::InvocationType::RequestResponse)
         })
         .then_compute_output(move |r| {
-            let req: LoadRequest = serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+            let event: serde_json::Value =
+                serde_json::from_slice(r.payload().unwrap().as_ref()).unwrap();
+            let req: SegmentRequest = serde_json::from_value(event.clone()).unwrap();
             seen2.lock().unwrap().push(req.clone());
+            let (admitted, _) = admit(event, &limits(&url)).unwrap();
             let report = std::thread::spawn(move || {
                 tokio::runtime::Runtime::new()
                     .unwrap()
-                    .block_on(load::handle_segment(
+                    .block_on(load::run_segment(
                         &reqwest::Client::new(),
-                        serde_json::to_value(&req).unwrap(),
+                        admitted,
                         Duration::from_secs(60),
                     ))
             })
@@ -303,7 +333,7 @@ async fn the_in_vpc_runner_joins_segments_without_gaps_and_merges_their_reports(
     let client = mock_client!(lambda, RuleMode::MatchAny, &[&rule]);
     let mut lines = Vec::new();
     let mut say = |l: String| lines.push(l);
-    let base = request(&server.url, 20.0, 0.0);
+    let base = segment(20.0, 0.0);
     let r = run_via_function(
         &client,
         "orderbroker-load-generator",
@@ -453,12 +483,7 @@ async fn in_vpc_segments_are_never_retried_and_time_out_just_above_their_length(
         ))
         .build();
     let lambda = lambda_client(&sdk, Duration::from_secs(10)).unwrap();
-    let r = invoke_segment(
-        &lambda,
-        "orderbroker-load-generator",
-        &request(&server.url, 1.0, 1.0),
-    )
-    .await;
+    let r = invoke_segment(&lambda, "orderbroker-load-generator", &segment(1.0, 1.0)).await;
     let e = r.unwrap_err();
     assert_eq!(
         server.seen.lock().unwrap().len(),
@@ -577,4 +602,60 @@ async fn progress_is_shown_while_it_runs_and_ctrl_c_still_writes_the_report() {
     assert!(report.sent > 0 && report.sent < 200, "{}", report.sent);
     assert_eq!(report.dropped, 0);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn the_load_generator_charges_its_daily_ledger_before_any_order() {
+    use aws_sdk_ssm as ssm;
+    use orderbroker::load::aws::charge_ledger;
+    let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T15:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let get = |value: &'static str| {
+        mock!(ssm::Client::get_parameter)
+            .match_requests(|r| r.name() == Some("/ob/load-generator/ledger"))
+            .then_output(move || {
+                ssm::operation::get_parameter::GetParameterOutput::builder()
+                    .parameter(ssm::types::Parameter::builder().value(value).build())
+                    .build()
+            })
+    };
+    let put = |expect: &'static str| {
+        mock!(ssm::Client::put_parameter)
+            .match_requests(move |r| {
+                r.name() == Some("/ob/load-generator/ledger")
+                    && r.overwrite() == Some(true)
+                    && r.value() == Some(expect)
+            })
+            .then_output(|| ssm::operation::put_parameter::PutParameterOutput::builder().build())
+    };
+    let l = limits("http://unused");
+    // Nothing yet today: charged and written.
+    let (g, p) = (get("{}"), put(r#"{"day":"2026-12-02","orders":6000}"#));
+    let client = mock_client!(ssm, RuleMode::Sequential, &[&g, &p]);
+    let ledger = charge_ledger(&client, &l, now, 6000).await.unwrap();
+    assert_eq!(ledger.orders, 6000);
+    assert_eq!((g.num_calls(), p.num_calls()), (1, 1));
+    // Over the day's cap: refused, nothing written (and so nothing sent).
+    let (g, p) = (get(r#"{"day":"2026-12-02","orders":995000}"#), put("never"));
+    let client = mock_client!(ssm, RuleMode::MatchAny, &[&g, &p]);
+    let e = charge_ledger(&client, &l, now, 6000).await.unwrap_err();
+    assert!(e.contains("above MAX_ORDERS_PER_DAY 1000000"), "{e}");
+    assert_eq!(p.num_calls(), 0);
+    // Yesterday's ledger: today starts at 0.
+    let (g, p) = (
+        get(r#"{"day":"2026-12-01","orders":999999}"#),
+        put(r#"{"day":"2026-12-02","orders":6000}"#),
+    );
+    let client = mock_client!(ssm, RuleMode::Sequential, &[&g, &p]);
+    assert_eq!(
+        charge_ledger(&client, &l, now, 6000).await.unwrap().orders,
+        6000
+    );
+    // A ledger that cannot be read is refused, naming it.
+    let (g, p) = (get("garbage"), put("never"));
+    let client = mock_client!(ssm, RuleMode::MatchAny, &[&g, &p]);
+    let e = charge_ledger(&client, &l, now, 1).await.unwrap_err();
+    assert!(e.contains("/ob/load-generator/ledger is not valid"), "{e}");
+    assert_eq!(p.num_calls(), 0);
 }

@@ -13,6 +13,7 @@ mod gate_targets;
 mod hook_handler;
 mod load;
 mod market_events;
+mod network;
 mod plan_picture;
 mod preflight;
 mod readiness;

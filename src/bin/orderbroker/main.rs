@@ -80,6 +80,11 @@ enum Command {
     /// parameters `make deploy` passes), offline; --detection evaluates how fast each catches a
     /// bad version (exit 1 if one never fires)
     Alarms(alarms::AlarmsArgs),
+    /// Which network paths the template's security groups open (gates and load generator to the
+    /// listeners, ALB to the tasks) and every source admitted to the listeners and the tasks,
+    /// for the ALB scheme and parameters given; offline (exit 1 on a closed path or an
+    /// unexpected source)
+    Network(network::NetworkArgs),
 }
 
 #[tokio::main]
@@ -102,6 +107,7 @@ async fn main() -> ExitCode {
         Command::Samconfig(c) => samconfig::run(c),
         Command::Tags(c) => tags::run(c),
         Command::Alarms(a) => alarms::run(a),
+        Command::Network(a) => network::run(a),
     };
     result.unwrap_or_else(|e| {
         if debug {

@@ -122,34 +122,96 @@ fn outputs_name_everything_the_cli_functions_and_live_tests_need() {
 }
 
 #[test]
-fn the_load_generator_runs_in_the_vpc_from_the_validators_group_with_no_aws_permissions() {
+fn the_load_generator_exists_only_for_live_tests_and_loads_only_this_stack() {
     let t = template();
     let f = t
         .resources_of_type("AWS::Serverless::Function")
         .find(|f| f.prop("Handler") == Some(&json!("load-generator")))
         .expect("a load-generator function");
-    // Both listeners admit the validator's group: the load reaches an internal ALB.
+    // Off by default: the function, its role, log group, ledger and output exist only with
+    // LiveTestsEnabled=true.
+    assert_eq!(
+        t.section("Parameters")["LiveTestsEnabled"]["Default"],
+        json!("false")
+    );
+    assert_eq!(
+        t.section("Conditions")["LiveTests"],
+        json!({"Fn::Equals": [{"Ref": "LiveTestsEnabled"}, "true"]})
+    );
+    for id in [
+        f.id,
+        "LoadGeneratorFunctionRole",
+        "LoadGeneratorLogGroup",
+        "LoadGeneratorLedgerParameter",
+    ] {
+        assert_eq!(
+            t.resource(id).unwrap().condition(),
+            Some("LiveTests"),
+            "{id}"
+        );
+    }
+    assert_eq!(
+        t.section("Outputs")["LoadGeneratorFunctionName"]["Condition"],
+        json!("LiveTests")
+    );
+    let defaults = orderbroker::cfn::resolve::Parameters::new(&t, &[]);
+    assert!(!defaults.condition(&t, "LiveTests").unwrap());
+    // Its targets are this stack's listeners as the gates reach them, from its environment;
+    // its caps too. The event carries neither (src/load/generator.rs refuses a url or path).
+    let env = |k: &str| f.prop(&format!("Environment.Variables.{k}")).cloned();
+    let hook_env = |hook: &str, k: &str| {
+        t.resource(hook)
+            .unwrap()
+            .prop(&format!("Environment.Variables.{k}"))
+            .cloned()
+    };
+    assert_eq!(
+        env("PRODUCTION_LISTENER_URL"),
+        hook_env("ProductionTrafficHookFunction", "PRODUCTION_LISTENER_URL")
+    );
+    assert_eq!(
+        env("TEST_LISTENER_URL"),
+        hook_env("TestTrafficHookFunction", "TEST_LISTENER_URL")
+    );
+    assert_eq!(
+        env("ORDER_PATH"),
+        Some(json!({"Ref": "SyntheticOrderPath"}))
+    );
+    for (k, p) in [
+        ("MAX_RATE", "LoadGeneratorMaxRate"),
+        (
+            "MAX_ORDERS_PER_INVOCATION",
+            "LoadGeneratorMaxOrdersPerInvocation",
+        ),
+        ("MAX_ORDERS_PER_DAY", "LoadGeneratorMaxOrdersPerDay"),
+        ("LEDGER_PARAMETER", "LoadGeneratorLedgerParameter"),
+    ] {
+        assert_eq!(env(k), Some(json!({"Ref": p})), "{k}");
+    }
+    // In the VPC, from the validator's group (the listeners admit it; src/network/).
     assert_eq!(
         f.prop("VpcConfig.SecurityGroupIds"),
         Some(&json!([{"Ref": "ValidatorSecurityGroup"}]))
     );
+    // Its only AWS permission beyond logs and network interfaces: its own ledger.
+    let role = t.resource("LoadGeneratorFunctionRole").unwrap();
+    let handler = role
+        .prop("Policies")
+        .and_then(|p| p.as_array())
+        .and_then(|p| p.iter().find(|p| p["PolicyName"] == "handler"))
+        .expect("a handler policy");
+    let statements = handler["PolicyDocument"]["Statement"].as_array().unwrap();
+    assert_eq!(statements.len(), 1);
     assert_eq!(
-        f.prop("VpcConfig.SubnetIds"),
-        Some(
-            &json!([{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}, {"Ref": "PrivateSubnet3"}])
-        )
+        statements[0]["Action"],
+        json!(["ssm:GetParameter", "ssm:PutParameter"])
     );
-    for rule in [
-        "ValidatorToProductionListener",
-        "ProductionListenerFromValidator",
-    ] {
-        assert!(t.resource(rule).is_some(), "{rule}");
-    }
-    // No AWS permissions, synchronous only, a segment fits the timeout.
-    assert!(
-        f.prop("Policies").is_none(),
-        "the load needs no AWS permission"
-    );
+    assert!(statements[0]["Resource"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .ends_with("parameter${LoadGeneratorLedgerParameter}"));
+    // Synchronous only, a segment fits the timeout.
+    assert!(f.prop("Policies").is_none());
     assert!(
         f.prop("Events").is_none(),
         "invoked synchronously by the runner only"
@@ -160,7 +222,4 @@ fn the_load_generator_runs_in_the_vpc_from_the_validators_group_with_no_aws_perm
         f.prop("FunctionName"),
         Some(&json!({"Fn::Sub": "${AWS::StackName}-load-generator"}))
     );
-    // It runs the load-generator handler of the shared bootstrap (that the bootstrap is a bin of
-    // a default member: every_function_ships_the_bootstrap_binary_of_a_default_member...).
-    assert_eq!(f.prop("Handler"), Some(&json!("load-generator")));
 }

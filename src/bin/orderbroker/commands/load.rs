@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use orderbroker::load::generator::{Listener, SegmentRequest};
 use orderbroker::load::in_vpc::{run_via_function, Segments, SEGMENT_LEAD};
 use orderbroker::load::{self, LoadRequest};
 
@@ -16,9 +17,14 @@ use crate::shared::StackArgs;
 
 #[derive(Args)]
 pub struct LoadArgs {
-    /// Listener to load: http(s)://host[:port] (the production listener: stack output ProductionUrl)
-    #[arg(long)]
-    url: String,
+    /// Listener to load: http(s)://host[:port] (the production listener: stack output
+    /// ProductionUrl). Not with --in-vpc: the load-generator function loads only the stack's own
+    /// listeners (--listener)
+    #[arg(long, required_unless_present = "in_vpc", conflicts_with = "in_vpc")]
+    url: Option<String>,
+    /// With --in-vpc: which of the stack's listeners the function loads
+    #[arg(long, value_enum, default_value_t = ListenerArg::Production)]
+    listener: ListenerArg,
     /// Orders per second
     #[arg(long)]
     rate: f64,
@@ -32,8 +38,8 @@ pub struct LoadArgs {
     /// Print the full report as JSON on stdout (the summary and progress go to stderr)
     #[arg(long)]
     json: bool,
-    /// Order path (the template's SyntheticOrderPath)
-    #[arg(long, default_value = "/orders")]
+    /// Order path (the template's SyntheticOrderPath; with --in-vpc the function uses the stack's)
+    #[arg(long, default_value = "/orders", conflicts_with = "in_vpc")]
     path: String,
     /// Per-order timeout: no answer within it = dropped
     #[arg(long, default_value_t = 5000)]
@@ -42,7 +48,8 @@ pub struct LoadArgs {
     #[arg(long, default_value_t = 512)]
     max_in_flight: usize,
     /// Run inside the VPC through the stack's load-generator function (output
-    /// LoadGeneratorFunctionName), in segments; for an internal ALB
+    /// LoadGeneratorFunctionName; it exists only when the stack was deployed with
+    /// LiveTestsEnabled=true), in segments, within its rate and order caps
     #[arg(long)]
     in_vpc: bool,
     /// Segment length with --in-vpc, 10-840 s: one synchronous invocation each, silent until it
@@ -54,9 +61,18 @@ pub struct LoadArgs {
     stack: StackArgs,
 }
 
+/// The stack's listeners the load-generator function may load.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ListenerArg {
+    Production,
+    Test,
+}
+
 pub async fn run(args: LoadArgs) -> Result<ExitCode> {
+    // With --in-vpc the URL is the stack's; a stand-in checks the numbers here.
+    let url = args.url.clone().unwrap_or_else(|| "http://in-vpc".into());
     let req = LoadRequest {
-        url: args.url.clone(),
+        url: url.clone(),
         rate: args.rate,
         duration_seconds: args.duration,
         path: args.path.clone(),
@@ -68,7 +84,9 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     let cfg = req.config()?;
     // The target and the report file are checked before the first order: a typo is an input
     // error, not a run of "dropped trades", and no run is lost to an unwritable path.
-    check_target(&args.url, !args.in_vpc).await?;
+    if !args.in_vpc {
+        check_target(&url, true).await?;
+    }
     if let Some(path) = &args.report {
         std::fs::write(path, "{}")
             .with_context(|| format!("--report {}: cannot write", path.display()))?;
@@ -82,7 +100,15 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         let cfn = aws_sdk_cloudformation::Client::new(&sdk);
         let stack =
             orderbroker::aws::stack::require_stack(&cfn, session.stack(), &session.region).await?;
-        let function = stack.output("LoadGeneratorFunctionName")?.to_string();
+        let function = stack
+            .output("LoadGeneratorFunctionName")
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "stack {} has no load-generator function: it exists only with LiveTestsEnabled=true (make deploy LIVE_TESTS=true)",
+                    session.stack()
+                )
+            })?
+            .to_string();
         let segment = std::time::Duration::from_secs(args.segment_seconds);
         // No automatic retry (a retried Invoke re-runs a segment), TCP keepalive, a read
         // timeout just above the segment.
@@ -91,9 +117,17 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         run_via_function(
             &lambda,
             &function,
-            &LoadRequest {
+            &SegmentRequest {
+                listener: match args.listener {
+                    ListenerArg::Production => Listener::Production,
+                    ListenerArg::Test => Listener::Test,
+                },
+                rate: args.rate,
+                duration_seconds: args.duration,
+                timeout_ms: Some(args.timeout_ms),
+                max_in_flight: Some(args.max_in_flight),
                 run_id: Some(run_id.clone()),
-                ..req.clone()
+                start_at_ms: None,
             },
             Segments {
                 total: cfg.duration,

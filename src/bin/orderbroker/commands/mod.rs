@@ -5,6 +5,7 @@ pub mod appspec;
 pub mod calendar;
 pub mod deploy;
 pub mod load;
+pub mod network;
 pub mod plan;
 pub mod preflight;
 pub mod readiness;
