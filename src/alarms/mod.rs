@@ -223,7 +223,17 @@ impl AlarmDefinition {
         store: &'a MetricStore,
         delays: &'a Delays,
     ) -> Result<Published<'a>, EvalError> {
-        Published::new(self, store, delays)
+        Published::new(self, store, delays, &PointCache::default())
+    }
+
+    /// [`Self::published`] sharing `cache` with other publication orders of the same store.
+    pub fn published_with<'a>(
+        &'a self,
+        store: &'a MetricStore,
+        delays: &'a Delays,
+        cache: &PointCache,
+    ) -> Result<Published<'a>, EvalError> {
+        Published::new(self, store, delays, cache)
     }
 
     /// The returned series at the one period starting at `t`, from `vars` (evaluated over that
@@ -263,15 +273,20 @@ impl AlarmDefinition {
     }
 }
 
+/// Per period with data: (from this tick on, the value), in tick order.
+type Steps = BTreeMap<i64, Vec<(i64, Option<f64>)>>;
+
+/// A period's value by which of the alarm's metrics are published for it: the same for any
+/// publication delays, so one cache serves every publication order of one alarm and store.
+#[derive(Default)]
+pub struct PointCache(std::cell::RefCell<std::collections::HashMap<(i64, u64), Option<f64>>>);
+
 /// One alarm's data as it is published. When every expression is pointwise (each function
 /// the model knows but `FILL(.., REPEAT)` computes a period from that period's values alone)
 /// and every metric is published at the alarm's period, a period's value changes only when one
 /// of its metrics is published: each period's values are computed once, at those instants.
 /// Otherwise each tick evaluates the whole range ([`AlarmDefinition::values_at`]). Tests
 /// compare the two.
-/// Per period with data: (from this tick on, the value), in tick order.
-type Steps = BTreeMap<i64, Vec<(i64, Option<f64>)>>;
-
 pub struct Published<'a> {
     def: &'a AlarmDefinition,
     store: &'a MetricStore,
@@ -287,6 +302,7 @@ impl<'a> Published<'a> {
         def: &'a AlarmDefinition,
         store: &'a MetricStore,
         delays: &'a Delays,
+        cache: &PointCache,
     ) -> Result<Self, EvalError> {
         let mut out = Published {
             def,
@@ -307,7 +323,7 @@ impl<'a> Published<'a> {
         });
         if pointwise {
             out.empty = def.value_of_one_period(out.inputs(0, i64::MIN), 0)?;
-            out.steps = Some(out.steps()?);
+            out.steps = Some(out.steps(cache)?);
         }
         Ok(out)
     }
@@ -332,33 +348,46 @@ impl<'a> Published<'a> {
             .collect()
     }
 
-    fn steps(&self) -> Result<Steps, EvalError> {
+    fn steps(&self, cache: &PointCache) -> Result<Steps, EvalError> {
         let p = i64::from(self.def.period);
+        let streams: Vec<Option<&data::Stream>> = self
+            .def
+            .metrics()
+            .map(|m| self.store.streams.get(&m.metric))
+            .collect();
         let mut periods = std::collections::BTreeSet::new();
-        for m in self.def.metrics() {
-            if let Some(s) = self.store.streams.get(&m.metric) {
-                periods.extend(s.periods.keys().copied());
-            }
+        for s in streams.iter().flatten() {
+            periods.extend(s.periods.keys().copied());
         }
         let mut out = BTreeMap::new();
         for t in periods {
-            let mut instants: Vec<i64> = self
+            // Each metric with data in this period, and when it is published.
+            let mut published: Vec<(i64, usize)> = self
                 .def
                 .metrics()
-                .filter(|m| {
-                    self.store
-                        .streams
-                        .get(&m.metric)
-                        .is_some_and(|s| s.periods.contains_key(&t))
-                })
-                .map(|m| t + p + i64::from(self.delays.of(&m.metric.name, t)))
+                .enumerate()
+                .filter(|(i, _)| streams[*i].is_some_and(|s| s.periods.contains_key(&t)))
+                .map(|(i, m)| (t + p + i64::from(self.delays.of(&m.metric.name, t)), i))
                 .collect();
-            instants.sort_unstable();
-            instants.dedup();
-            let mut steps = Vec::with_capacity(instants.len());
-            for tick in instants {
-                let v = self.def.value_of_one_period(self.inputs(t, tick), t)?;
-                steps.push((tick, v));
+            published.sort_unstable();
+            let mut steps: Vec<(i64, Option<f64>)> = Vec::with_capacity(published.len());
+            let mut mask = 0u64;
+            for (k, (tick, i)) in published.iter().enumerate() {
+                mask |= 1 << i;
+                if published.get(k + 1).is_some_and(|(next, _)| next == tick) {
+                    continue;
+                }
+                let key = (t, mask);
+                let cached = cache.0.borrow().get(&key).copied();
+                let v = match cached {
+                    Some(v) => v,
+                    None => {
+                        let v = self.def.value_of_one_period(self.inputs(t, *tick), t)?;
+                        cache.0.borrow_mut().insert(key, v);
+                        v
+                    }
+                };
+                steps.push((*tick, v));
             }
             out.insert(t, steps);
         }

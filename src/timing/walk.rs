@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::alarms::data::{Delays, MetricStore};
 use crate::alarms::evaluate::{Settings, State};
 use crate::alarms::proof::{Class, Cold, GroupTraffic, Keys, PerClass, Sampling, Task, Version};
-use crate::alarms::AlarmDefinition;
+use crate::alarms::{AlarmDefinition, PointCache};
 use crate::timing::model::TimingModel;
 use crate::timing::{HealthCheck, StartTimes};
 
@@ -396,8 +396,9 @@ impl Run<'_> {
             at: at - offset,
             scenario: self.scenario.clone(),
         };
+        let cache = PointCache::default();
         for (name, delays) in orders {
-            let published = match a.published(store, delays) {
+            let published = match a.published_with(store, delays, &cache) {
                 Ok(p) => p,
                 Err(e) => {
                     trips.push(trip(
