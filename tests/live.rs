@@ -335,6 +335,7 @@ fn start_load(
                     &mut |l| println!("{l}"),
                 )
                 .await
+                .and_then(|run| run.into_result())
                 .map_err(|e| e.to_string())
             }
         }

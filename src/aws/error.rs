@@ -18,6 +18,9 @@ pub struct AwsError {
     resource: Option<String>,
     code: Option<String>,
     message: Option<String>,
+    /// The HTTP status of an answer that came back (a service error, or an answer the SDK
+    /// could not read); `None` when nothing came back (dispatch failure, timeout).
+    http_status: Option<u16>,
     #[source]
     source: BoxError,
 }
@@ -33,8 +36,32 @@ impl AwsError {
             resource: None,
             code: source.code().map(str::to_string),
             message: source.message().map(str::to_string),
+            http_status: None,
             source: Box::new(source),
         }
+    }
+
+    /// Wraps an SDK error, keeping the HTTP status of an answer that came back.
+    pub fn sdk<E>(
+        operation: &'static str,
+        source: aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    ) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+    {
+        let status = source.raw_response().map(|r| r.status().as_u16());
+        AwsError {
+            http_status: status,
+            ..AwsError::new(operation, source)
+        }
+    }
+
+    /// The HTTP status of the answer, when one came back ([`AwsError::sdk`]).
+    pub fn http_status(&self) -> Option<u16> {
+        self.http_status
     }
 
     /// Names what the call acted on (a stack, a function, an image).
@@ -97,11 +124,18 @@ pub trait AwsResultExt<T> {
     fn aws(self, operation: &'static str) -> Result<T, AwsError>;
 }
 
-impl<T, E> AwsResultExt<T> for Result<T, E>
+impl<T, E> AwsResultExt<T>
+    for Result<
+        T,
+        aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    >
 where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
 {
     fn aws(self, operation: &'static str) -> Result<T, AwsError> {
-        self.map_err(|e| AwsError::new(operation, e))
+        self.map_err(|e| AwsError::sdk(operation, e))
     }
 }

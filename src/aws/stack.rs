@@ -20,6 +20,8 @@ pub enum StackError {
     MissingOutput { stack: String, output: String },
     #[error("stack {0} returned no template body")]
     NoTemplate(String),
+    #[error("{0:?} is not a stack name: CloudFormation takes a letter, then letters, digits and hyphens, at most 128 characters")]
+    BadName(String),
     // Not transparent: the AwsError itself stays in the source chain (exit code 3).
     #[error("{0}")]
     Aws(#[from] AwsError),
@@ -49,6 +51,21 @@ impl Stack {
 }
 
 /// Reads a stack; `Ok(None)` when it does not exist.
+/// CloudFormation's rule for a stack name (CreateStack, StackName: "must start with an
+/// alphabetic character and can't be longer than 128 characters"; only alphanumerics and
+/// hyphens), checked before any call.
+pub fn check_stack_name(name: &str) -> Result<(), StackError> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && name.len() <= 128;
+    if ok {
+        Ok(())
+    } else {
+        Err(StackError::BadName(name.to_string()))
+    }
+}
+
 pub async fn read_stack(
     cfn: &aws_sdk_cloudformation::Client,
     name: &str,
@@ -70,7 +87,12 @@ pub async fn read_stack(
             return Err(e.into());
         }
     };
-    let Some(s) = out.stacks().first() else {
+    // The stack named, never simply the first one returned.
+    let Some(s) = out
+        .stacks()
+        .iter()
+        .find(|s| s.stack_name() == Some(name) || s.stack_id() == Some(name))
+    else {
         return Ok(None);
     };
     Ok(Some(Stack {

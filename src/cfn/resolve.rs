@@ -318,6 +318,65 @@ impl Parameters {
     }
 }
 
+/// What is wrong with parameter values for a template, each named: a name the template does
+/// not declare (`sam deploy` would fail on it), a Number that is not one or is outside
+/// MinValue/MaxValue, a value outside AllowedValues, an empty value for a parameter without a
+/// Default, and MinTasks above MaxTasks (this template's one cross-parameter rule).
+pub fn check_values(t: &Template, pairs: &[(String, String)]) -> Vec<String> {
+    let declared = t.section("Parameters");
+    let mut out = Vec::new();
+    for (k, v) in pairs {
+        let Some(p) = declared.get(k) else {
+            out.push(format!("{k} is not a parameter of the template"));
+            continue;
+        };
+        if v.is_empty() && p.get("Default").is_none() {
+            out.push(format!("{k} is required and empty"));
+            continue;
+        }
+        if p.get("Type").and_then(Value::as_str) == Some("Number") {
+            let Ok(n) = v.trim().parse::<f64>() else {
+                out.push(format!("{k}={v:?} is not a number"));
+                continue;
+            };
+            let bound = |key: &str| {
+                p.get(key)
+                    .and_then(|b| b.as_f64().or_else(|| b.as_str()?.parse().ok()))
+            };
+            if bound("MinValue").is_some_and(|min| n < min)
+                || bound("MaxValue").is_some_and(|max| n > max)
+            {
+                out.push(format!(
+                    "{k}={v} is outside {}..={}",
+                    bound("MinValue").map_or("-".into(), |b| b.to_string()),
+                    bound("MaxValue").map_or("-".into(), |b| b.to_string())
+                ));
+            }
+        }
+        if let Some(allowed) = p.get("AllowedValues").and_then(Value::as_array) {
+            let texts: Vec<String> = allowed
+                .iter()
+                .map(|a| {
+                    a.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| a.to_string())
+                })
+                .collect();
+            if !texts.iter().any(|a| a == v) {
+                out.push(format!("{k}={v:?} is not one of {}", texts.join(", ")));
+            }
+        }
+    }
+    let p = Parameters::new(t, pairs);
+    let number = |k: &str| p.get(k).and_then(|v| v.parse::<f64>().ok());
+    if let (Some(min), Some(max)) = (number("MinTasks"), number("MaxTasks")) {
+        if min > max {
+            out.push(format!("MinTasks {min} is above MaxTasks {max}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,8 @@ pub enum SamConfigError {
         #[source]
         source: Box<SamConfigError>,
     },
+    #[error("refused before parsing: {0}")]
+    Shape(String),
     #[error("samconfig has no [{env}.deploy.parameters] table")]
     NoDeployParameters { env: String },
     #[error("samconfig {field}: expected KEY=VALUE pairs, found {found:?}")]
@@ -61,6 +63,7 @@ pub struct SamConfig {
 impl SamConfig {
     /// Parses samconfig text for one config environment (`default` normally).
     pub fn parse(text: &str, env: &str) -> Result<Self, SamConfigError> {
+        crate::cfn::check_untrusted(text).map_err(SamConfigError::Shape)?;
         let root: toml::Table = toml::from_str(text)?;
         let deploy = root
             .get(env)

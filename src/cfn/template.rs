@@ -19,6 +19,8 @@ pub enum TemplateError {
     },
     #[error("template is not valid YAML: {0}")]
     Yaml(#[from] serde_norway::Error),
+    #[error("template refused before parsing: {0}")]
+    Shape(String),
     #[error("unknown YAML tag !{0}: not a CloudFormation intrinsic function")]
     UnknownTag(String),
     #[error("mapping key {0} is not a string")]
@@ -82,6 +84,7 @@ static NULL: Value = Value::Null;
 impl Template {
     /// Parses template text (YAML or JSON).
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        crate::cfn::check_untrusted(text).map_err(TemplateError::Shape)?;
         let yaml: serde_norway::Value = serde_norway::from_str(text)?;
         let doc = to_json(yaml)?;
         let template = Template { doc };

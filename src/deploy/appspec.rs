@@ -121,7 +121,9 @@ fn valid_task_definition(arn: &str) -> bool {
         && arn
             .rsplit(':')
             .next()
-            .is_some_and(|rev| !rev.is_empty() && rev.chars().all(|c| c.is_ascii_digit()))
+            .and_then(|rev| rev.parse::<u32>().ok())
+            // Revisions start at 1 (ECS RegisterTaskDefinition): `:0` names nothing.
+            .is_some_and(|rev| rev >= 1)
 }
 
 /// The AppSpec (YAML) for deploying `task_definition`, whose CPU architecture is `arch`.
@@ -133,12 +135,22 @@ pub fn render(
     if !valid_task_definition(task_definition) {
         return Err(AppSpecError::BadTaskDefinition(task_definition.to_string()));
     }
+    if !matches!(arch, "ARM64" | "X86_64") {
+        return Err(AppSpecError::BadOutput {
+            name: "CpuArchitecture",
+            why: format!("{arch:?} is neither ARM64 nor X86_64"),
+        });
+    }
     let container_name = output(outputs, "ContainerName")?.to_string();
     let port_text = output(outputs, "ContainerPort")?;
-    let container_port = port_text.parse().map_err(|_| AppSpecError::BadOutput {
-        name: "ContainerPort",
-        why: format!("{port_text:?} is not a port"),
-    })?;
+    let container_port = port_text
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p >= 1)
+        .ok_or_else(|| AppSpecError::BadOutput {
+            name: "ContainerPort",
+            why: format!("{port_text:?} is not a port (1-65535)"),
+        })?;
     let strategy: Vec<StrategyItem> =
         serde_json::from_str(output(outputs, "CapacityProviderStrategy")?).map_err(|e| {
             AppSpecError::BadOutput {
@@ -150,6 +162,19 @@ pub fn render(
         return Err(AppSpecError::BadOutput {
             name: "CapacityProviderStrategy",
             why: "empty".into(),
+        });
+    }
+    // The service runs on Fargate: its strategy names only the Fargate capacity providers.
+    if let Some(other) = strategy
+        .iter()
+        .find(|s| !matches!(s.capacity_provider.as_str(), "FARGATE" | "FARGATE_SPOT"))
+    {
+        return Err(AppSpecError::BadOutput {
+            name: "CapacityProviderStrategy",
+            why: format!(
+                "{:?} is not a Fargate capacity provider (FARGATE, FARGATE_SPOT)",
+                other.capacity_provider
+            ),
         });
     }
     let spot = strategy

@@ -15,8 +15,8 @@ pub struct ImageRef {
     pub digest: Option<String>,
 }
 
-/// Parses `<account>.dkr.ecr.<region>.amazonaws.com/<repo>[:tag|@sha256:...]` (no tag = `latest`,
-/// as Docker reads it).
+/// Parses `<account>.dkr.ecr.<region>.amazonaws.com/<repo>:tag` or `...@sha256:...`; a URI
+/// with neither is refused (Docker would read `latest`, which moves).
 pub fn parse_image(uri: &str) -> Result<ImageRef, DeployError> {
     let bad = || DeployError::NotEcrImage(uri.to_string());
     let (host, rest) = uri.split_once('/').ok_or_else(bad)?;
@@ -38,7 +38,10 @@ pub fn parse_image(uri: &str) -> Result<ImageRef, DeployError> {
     } else {
         match rest.rsplit_once(':') {
             Some((repo, tag)) if !tag.contains('/') => (repo, Some(tag.to_string()), None),
-            _ => (rest, Some("latest".to_string()), None),
+            // No tag and no digest: Docker would read `latest`, which moves under a rollout.
+            _ => return Err(DeployError::Input(format!(
+                "{uri:?} names no version: add :<tag> or @sha256:<digest> (latest moves, a rollout must name what it rolls out)"
+            ))),
         }
     };
     let valid = |s: &str| {
@@ -56,6 +59,19 @@ pub fn parse_image(uri: &str) -> Result<ImageRef, DeployError> {
         tag,
         digest,
     })
+}
+
+/// The image must be in the stack's region (the task execution role pulls from the stack's
+/// ECR repository; another region's image is another repository), checked before any call.
+pub fn check_region(img: &ImageRef, uri: &str, stack_region: &str) -> Result<(), DeployError> {
+    if img.region == stack_region {
+        Ok(())
+    } else {
+        Err(DeployError::Input(format!(
+            "{uri:?} is in {}, the stack in {stack_region}: push the image to the stack's ECR repository in {stack_region}",
+            img.region
+        )))
+    }
 }
 
 /// One platform an image is built for.
@@ -205,6 +221,10 @@ mod tests {
             "a".repeat(64)
         );
         let i = parse_image(&d).unwrap();
+        assert!(matches!(
+            parse_image("123456789012.dkr.ecr.us-east-2.amazonaws.com/orderbroker"),
+            Err(DeployError::Input(_))
+        ));
         assert_eq!(i.repository, "team/orderbroker");
         assert!(i.digest.is_some() && i.tag.is_none());
         for bad in [

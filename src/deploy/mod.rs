@@ -19,8 +19,8 @@ pub mod status;
 pub mod window;
 
 pub use image::{
-    check_platform, oci_arch, parse_image, parse_manifest, platform_from_config, ImageRef,
-    Manifest, Platform, MANIFEST_MEDIA_TYPES,
+    check_platform, check_region, oci_arch, parse_image, parse_manifest, platform_from_config,
+    ImageRef, Manifest, Platform, MANIFEST_MEDIA_TYPES,
 };
 pub use progress::{
     failure_reason, phase, progress_lines, split_alarms, status_line, EventTime, Outcome, Phase,

@@ -17,6 +17,9 @@ pub struct StatusView {
     pub min: Option<i32>,
     pub max: Option<i32>,
     pub actions: Vec<PlannedAction>,
+    /// The warm-up's actions whose schedule is not an `at(...)` this view can read: listed,
+    /// never silently left out (name, schedule).
+    pub unreadable_actions: Vec<(String, String)>,
     pub next_action: Option<PlannedAction>,
     /// Why the service is degraded ([`degradations`]); empty when it is not.
     pub degraded: Vec<String>,
@@ -122,6 +125,12 @@ pub fn render_status(v: &StatusView, now: DateTime<Utc>) -> String {
             s,
             "  {:<5} task set {:<7} {} running {}/{} -> {}",
             t.colour, t.status, t.task_definition, t.running, t.desired, t.target_group
+        );
+    }
+    for (name, schedule) in &v.unreadable_actions {
+        let _ = writeln!(
+            s,
+            "warm-up: action {name} has a schedule this view cannot read ({schedule}): check it with aws application-autoscaling describe-scheduled-actions"
         );
     }
     if v.actions.is_empty() {

@@ -167,6 +167,29 @@ pub struct Segments {
     pub lead: Duration,
 }
 
+/// What a run through the function produced: the finished segments' merged report (kept when
+/// others failed: no counted order is lost) and each segment that failed.
+#[derive(Debug)]
+pub struct InVpcRun {
+    pub report: Option<LoadReport>,
+    pub failures: Vec<(usize, InVpcError)>,
+}
+
+impl InVpcRun {
+    /// The report when every segment ran; a run with a failed segment cannot be judged.
+    pub fn into_result(self) -> Result<LoadReport, InVpcError> {
+        if self.failures.is_empty() {
+            return self.report.ok_or(InVpcError::NoSegment);
+        }
+        Err(InVpcError::Segments(
+            self.failures
+                .iter()
+                .map(|(k, e)| format!("segment {k}: {e}"))
+                .collect(),
+        ))
+    }
+}
+
 /// Runs `base` (its duration ignored) for `segments.total`, or until `stop` is notified (then
 /// the running segment finishes and no new one starts), one segment per invocation of
 /// `function`.
@@ -177,7 +200,7 @@ pub async fn run_via_function(
     segments: Segments,
     stop: Option<Arc<tokio::sync::Notify>>,
     progress: &mut (dyn FnMut(String) + Send),
-) -> Result<LoadReport, InVpcError> {
+) -> Result<InVpcRun, InVpcError> {
     let Segments {
         total,
         segment,
@@ -222,18 +245,19 @@ pub async fn run_via_function(
         set.spawn(async move { (k, invoke_segment(&lambda, &function, &req).await) });
     }
     let mut reports = Vec::new();
-    let mut errors = Vec::new();
+    let mut failures = Vec::new();
     while let Some(done) = set.join_next().await {
         match done {
             Ok((k, Ok(r))) => reports.push((k, r)),
-            Ok((k, Err(e))) => errors.push(format!("segment {k}: {e}")),
-            Err(e) => errors.push(format!("segment task: {e}")),
+            Ok((k, Err(e))) => failures.push((k, e)),
+            Err(e) => failures.push((usize::MAX, InVpcError::Segments(vec![e.to_string()]))),
         }
     }
-    if !errors.is_empty() {
-        return Err(InVpcError::Segments(errors));
-    }
     reports.sort_by_key(|(k, _)| *k);
+    failures.sort_by_key(|(k, _)| *k);
     let reports: Vec<LoadReport> = reports.into_iter().map(|(_, r)| r).collect();
-    merge(&reports).ok_or(InVpcError::NoSegment)
+    Ok(InVpcRun {
+        report: merge(&reports),
+        failures,
+    })
 }

@@ -230,11 +230,16 @@ impl LoadReport {
                 String::new()
             }
         );
-        let _ = writeln!(
-            s,
-            "latency p50 {} ms / p99 {} ms / max {} ms",
-            self.latency_p50_ms, self.latency_p99_ms, self.latency_max_ms
-        );
+        if self.succeeded + self.failed == 0 {
+            // No answer, no latency: never a percentile of 0 ms.
+            let _ = writeln!(s, "latency: no order was answered");
+        } else {
+            let _ = writeln!(
+                s,
+                "latency p50 {} ms / p99 {} ms / max {} ms",
+                self.latency_p50_ms, self.latency_p99_ms, self.latency_max_ms
+            );
+        }
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
         }

@@ -31,6 +31,9 @@ pub async fn read_deployed(
     note: &mut dyn FnMut(String),
 ) -> Result<Option<Deployed>, DeployError> {
     let Some(stack) = stack::read_stack(&c.cloudformation, name).await? else {
+        note(format!(
+            "stack {name} does not exist yet: sam deploy creates it"
+        ));
         return Ok(None);
     };
     if let Some(why) = nothing_to_protect(&stack.status, stack.outputs.contains_key("ServiceName"))

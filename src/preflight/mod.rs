@@ -240,18 +240,21 @@ fn target_groups_in(t: &Template, v: &Value) -> Vec<String> {
 /// The check.
 pub fn check(i: &Inputs<'_>) -> Result<Report, CalendarError> {
     let mut report = Report::default();
+    // Nothing deployed to protect (no stack yet, or one with no service): no live traffic is
+    // touched, so neither a spike window nor anything else refuses it. The caller says which.
+    let Some((old_t, old_over)) = i.deployed else {
+        report.notes.push(
+            "nothing deployed that serves traffic: this stack operation touches no live traffic"
+                .into(),
+        );
+        return Ok(report);
+    };
     if let Some(w) = spike_window(i.calendar, i.now, i.span, i.settings, i.events)? {
         report.refusals.push(Refusal {
             what: "schedule".into(),
             why: window_refusal(i.now, i.span, &w).to_string(),
         });
     }
-    let Some((old_t, old_over)) = i.deployed else {
-        report
-            .notes
-            .push("the stack does not exist yet: a create touches no live traffic".into());
-        return Ok(report);
-    };
     let new_t = i.new_template;
     let new_p = effective_parameters(new_t, i.new_overrides);
     let old_p = effective_parameters(old_t, old_over);

@@ -17,7 +17,7 @@ use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use super::{
     egress, endpoint_conflicts, fargate_quota, image, lambda_concurrency, service_linked_role,
     stack_name, subnet_routes, subnets, vpc_dns, Check, Concurrency, EndpointFact, Needs, Report,
-    RoleState, RouteTableFact, SubnetFact, VpcDns, ECS_SERVICE_PRINCIPAL, ECS_SLR_NAME,
+    RoleState, RouteTableFact, SubnetFact, Unmet, VpcDns, ECS_SERVICE_PRINCIPAL, ECS_SLR_NAME,
 };
 use crate::aws::stack::{self, StackError, StackResource};
 use crate::aws::{AwsError, AwsResultExt};
@@ -56,6 +56,9 @@ pub struct Options {
     /// (IAM docs, "Changes that I make are not always immediately visible"); no documented
     /// bound exists, this is an assumption (README, "Not verified here").
     pub settle: Duration,
+    /// The most the checks may take together (`--deadline`): each call is bounded on its own,
+    /// this bounds the command.
+    pub deadline: Duration,
 }
 
 impl Default for Options {
@@ -65,17 +68,20 @@ impl Default for Options {
             role_wait: Duration::from_secs(60),
             role_poll: Duration::from_secs(2),
             settle: Duration::from_secs(15),
+            // Above the longest check: creating the role waits up to 60 s, then settles 15 s.
+            deadline: Duration::from_secs(120),
         }
     }
 }
 
 /// Runs every check in `account` (the caller's, as STS named it). Only the stack must be
-/// readable; any other fact that cannot be read becomes a FAIL naming it.
+/// readable; any other fact that cannot be read is UNREAD, naming it (exit 3).
 pub async fn run(
     c: &ReadinessClients,
     needs: &Needs,
     opts: Options,
     account: &str,
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Report, StackError> {
     let started = Instant::now();
     let account = account.to_string();
@@ -86,33 +92,7 @@ pub async fn run(
             .map_err(StackError::from)?,
         None => Vec::new(),
     };
-    let mut checks = vec![stack_name(needs)];
-    checks.push(service_linked_role_check(c, opts).await);
-    checks.push(concurrency_check(c, needs, &resources).await);
-    checks.extend(network_checks(c, needs, &resources).await);
-    let running_now = match &deployed {
-        Some(s) => match Names::from_stack(s) {
-            Ok(names) => service_state(&c.deploy.ecs, &names)
-                .await
-                .map(|svc| u32::try_from(svc.desired_count()).unwrap_or(0))
-                .unwrap_or(0),
-            Err(_) => 0,
-        },
-        None => 0,
-    };
-    checks.push(fargate_quota(
-        quota_check(
-            &c.deploy,
-            needs.max_tasks,
-            running_now,
-            needs.task_vcpu,
-            &needs.strategy,
-            chrono::Utc::now(),
-        )
-        .await
-        .map_err(|e| e.to_string()),
-    ));
-    checks.push(image(needs, image_check(c, needs).await));
+    let checks = concurrent_checks(c, needs, opts, (&deployed, &resources), progress).await;
     Ok(Report {
         account,
         region: needs.region.clone(),
@@ -122,11 +102,128 @@ pub async fn run(
     })
 }
 
-async fn image_check(c: &ReadinessClients, needs: &Needs) -> Result<String, String> {
-    let arch = crate::deploy::oci_arch(&needs.cpu_architecture).map_err(|e| e.to_string())?;
+/// The independent checks at once, each said as it ends; a line every 10 s names the ones
+/// still waiting; the whole set bounded by `opts.deadline` (a check still waiting then is
+/// UNREAD, naming the deadline).
+async fn concurrent_checks(
+    c: &ReadinessClients,
+    needs: &Needs,
+    opts: Options,
+    (deployed, resources): (&Option<stack::Stack>, &[StackResource]),
+    progress: &(dyn Fn(&str) + Sync),
+) -> Vec<Check> {
+    let t = Tracker {
+        pending: std::sync::Mutex::new(BTreeSet::from([
+            "ecs-service-linked-role",
+            "lambda-concurrency",
+            "network",
+            "fargate-vcpu-quota",
+            "container-image",
+        ])),
+        progress,
+        deadline: opts.deadline,
+    };
+    let all = async {
+        tokio::join!(
+            t.bounded("ecs-service-linked-role", async {
+                vec![service_linked_role_check(c, opts).await]
+            }),
+            t.bounded("lambda-concurrency", async {
+                vec![concurrency_check(c, needs, resources).await]
+            }),
+            t.bounded("network", network_checks(c, needs, resources)),
+            t.bounded("fargate-vcpu-quota", async {
+                vec![quota(c, needs, deployed).await]
+            }),
+            t.bounded("container-image", async {
+                vec![image(needs, image_check(c, needs).await)]
+            }),
+        )
+    };
+    let mut all = std::pin::pin!(all);
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    tick.tick().await;
+    let (role, lambda, network, fargate, img) = loop {
+        tokio::select! {
+            done = &mut all => break done,
+            _ = tick.tick() => {
+                let waiting: Vec<&str> = t.pending.lock().map(|p| p.iter().copied().collect()).unwrap_or_default();
+                progress(&format!("still reading: {}", waiting.join(", ")));
+            }
+        }
+    };
+    let mut checks = vec![stack_name(needs)];
+    for part in [role, lambda, network, fargate, img] {
+        checks.extend(part);
+    }
+    checks
+}
+
+/// The checks still waiting, what is said as each ends, and the deadline of them all.
+struct Tracker<'a> {
+    pending: std::sync::Mutex<BTreeSet<&'static str>>,
+    progress: &'a (dyn Fn(&str) + Sync),
+    deadline: Duration,
+}
+
+impl Tracker<'_> {
+    /// `f`'s checks, or one UNREAD check when the deadline comes first; said when done.
+    async fn bounded(
+        &self,
+        label: &'static str,
+        f: impl std::future::Future<Output = Vec<Check>>,
+    ) -> Vec<Check> {
+        let checks = match tokio::time::timeout(self.deadline, f).await {
+            Ok(checks) => checks,
+            Err(_) => vec![Check::unreadable(
+                if label == "network" { "vpc-dns" } else { label },
+                label,
+                format!(
+                    "no answer within the command's deadline ({} s, --deadline)",
+                    self.deadline.as_secs()
+                ),
+            )],
+        };
+        if let Ok(mut p) = self.pending.lock() {
+            p.remove(label);
+        }
+        for ch in &checks {
+            (self.progress)(&format!("{} {}", ch.status, ch.name));
+        }
+        checks
+    }
+}
+
+async fn quota(c: &ReadinessClients, needs: &Needs, deployed: &Option<stack::Stack>) -> Check {
+    let running_now = match deployed {
+        Some(s) => match Names::from_stack(s) {
+            Ok(names) => service_state(&c.deploy.ecs, &names)
+                .await
+                .map(|svc| u32::try_from(svc.desired_count()).unwrap_or(0))
+                .unwrap_or(0),
+            Err(_) => 0,
+        },
+        None => 0,
+    };
+    fargate_quota(
+        quota_check(
+            &c.deploy,
+            needs.max_tasks,
+            running_now,
+            needs.task_vcpu,
+            &needs.strategy,
+            chrono::Utc::now(),
+        )
+        .await
+        .map_err(|e| Unmet::of(&e)),
+    )
+}
+
+async fn image_check(c: &ReadinessClients, needs: &Needs) -> Result<String, Unmet> {
+    let arch = crate::deploy::oci_arch(&needs.cpu_architecture).map_err(|e| Unmet::of(&e))?;
     crate::deploy::aws::check_image(&c.deploy, &needs.image, arch)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| Unmet::of(&e))
 }
 
 async fn get_role(c: &ReadinessClients) -> Result<Option<String>, AwsError> {

@@ -52,6 +52,8 @@ pub enum Status {
     Pass,
     Fail,
     NotApplicable,
+    /// The fact could not be read (access denied, a timeout): neither a pass nor a verdict.
+    Unread,
 }
 
 impl std::fmt::Display for Status {
@@ -60,6 +62,7 @@ impl std::fmt::Display for Status {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::NotApplicable => "N/A",
+            Status::Unread => "UNREAD",
         })
     }
 }
@@ -105,13 +108,16 @@ impl Check {
         }
     }
 
-    /// A fact that could not be read: never a PASS.
+    /// A fact that could not be read: never a PASS, and its fix names the read that failed.
     pub fn unreadable(name: &'static str, what: &str, error: impl std::fmt::Display) -> Self {
-        Check::fail(
+        Check {
             name,
-            format!("could not read {what}: {error}"),
-            "grant the read-only actions of docs/iam.md (`readiness`) and run it again",
-        )
+            status: Status::Unread,
+            read: format!("could not read {what}: {error}"),
+            fix: Some(format!(
+                "make {what} readable (the read-only actions of docs/iam.md, `readiness`, and a network path to AWS) and run it again"
+            )),
+        }
     }
 }
 
@@ -127,7 +133,17 @@ pub struct Report {
 
 impl Report {
     pub fn passed(&self) -> bool {
-        self.checks.iter().all(|c| c.status != Status::Fail)
+        self.checks
+            .iter()
+            .all(|c| !matches!(c.status, Status::Fail | Status::Unread))
+    }
+
+    /// Checks whose facts could not be read.
+    pub fn unread(&self) -> usize {
+        self.checks
+            .iter()
+            .filter(|c| c.status == Status::Unread)
+            .count()
     }
 
     pub fn failures(&self) -> usize {
@@ -147,6 +163,8 @@ pub enum NeedsError {
         "parameters {0} still hold samconfig.toml's placeholder (REPLACE): put your account's values into parameter_overrides"
     )]
     Placeholders(String),
+    #[error("parameter ContainerImage: {0}")]
+    Image(String),
     #[error("parameter {name}={value:?} is {why}")]
     Bad {
         name: &'static str,
@@ -216,6 +234,14 @@ fn endpoint_service(value: &serde_json::Value, region: &str) -> Option<String> {
         .and_then(|s| s.as_str())
         .or_else(|| value.as_str())?;
     Some(text.replace("${AWS::Region}", region))
+}
+
+/// The first version's image, checked before any call: an ECR URI with a tag or digest, in the
+/// stack's region.
+fn offline_image(uri: &str, region: &str) -> Result<String, NeedsError> {
+    let img = crate::deploy::parse_image(uri).map_err(|e| NeedsError::Image(e.to_string()))?;
+    crate::deploy::check_region(&img, uri, region).map_err(|e| NeedsError::Image(e.to_string()))?;
+    Ok(uri.to_string())
 }
 
 impl Needs {
@@ -318,7 +344,7 @@ impl Needs {
             endpoints,
             endpoint_route_tables,
             reserved_concurrency,
-            image: param(p, "ContainerImage")?.to_string(),
+            image: offline_image(param(p, "ContainerImage")?, region)?,
             cpu_architecture,
             max_tasks: number(p, "MaxTasks")?,
             task_vcpu,
@@ -741,12 +767,33 @@ pub fn endpoint_conflicts(
     }
 }
 
+/// Why a fact does not pass: it was read and fails, or it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmet {
+    Failed(String),
+    Unread(String),
+}
+
+impl Unmet {
+    /// An AWS call that failed is an unread fact; every other refusal a failed check.
+    pub fn of(e: &crate::deploy::DeployError) -> Self {
+        use crate::deploy::DeployError as D;
+        match e {
+            D::Aws(_) | D::Response(_) | D::Stack(_) | D::UsageUnknown { .. } => {
+                Unmet::Unread(e.to_string())
+            }
+            _ => Unmet::Failed(e.to_string()),
+        }
+    }
+}
+
 /// The verdict of the Fargate quota for a deployment's peak.
-pub fn fargate_quota(result: Result<crate::deploy::QuotaReport, String>) -> Check {
+pub fn fargate_quota(result: Result<crate::deploy::QuotaReport, Unmet>) -> Check {
     const NAME: &str = "fargate-vcpu-quota";
     match result {
         Ok(q) => Check::pass(NAME, q.lines.join("; ")),
-        Err(why) => Check::fail(
+        Err(Unmet::Unread(why)) => Check::unreadable(NAME, "the Fargate quota or usage", why),
+        Err(Unmet::Failed(why)) => Check::fail(
             NAME,
             why,
             format!(
@@ -758,11 +805,12 @@ pub fn fargate_quota(result: Result<crate::deploy::QuotaReport, String>) -> Chec
 }
 
 /// The first version's image.
-pub fn image(needs: &Needs, result: Result<String, String>) -> Check {
+pub fn image(needs: &Needs, result: Result<String, Unmet>) -> Check {
     const NAME: &str = "container-image";
     match result {
         Ok(read) => Check::pass(NAME, read),
-        Err(why) => Check::fail(
+        Err(Unmet::Unread(why)) => Check::unreadable(NAME, "the image in ECR", why),
+        Err(Unmet::Failed(why)) => Check::fail(
             NAME,
             why,
             format!(
@@ -787,9 +835,10 @@ pub fn render(report: &Report) -> String {
         }
     }
     out.push_str(&format!(
-        "readiness: {} of {} checks failed, {:.1} s\n",
+        "readiness: {} of {} checks failed, {} could not be read, {:.1} s\n",
         report.failures(),
         report.checks.len(),
+        report.unread(),
         report.seconds
     ));
     out

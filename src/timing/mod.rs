@@ -275,6 +275,8 @@ pub enum DeployParametersError {
     Model(#[from] model::ModelError),
     #[error("deriving from the declared task start times: {0}")]
     StartTimes(#[from] StartTimesError),
+    #[error("{}", .0.join("; "))]
+    Values(Vec<String>),
 }
 
 /// The full parameter list `make deploy` passes to `sam deploy` (`orderbroker samconfig
@@ -295,6 +297,10 @@ pub fn deploy_parameters(
             Some(entry) => entry.1 = v,
             None => pairs.push((k, v)),
         }
+    }
+    let wrong = crate::cfn::resolve::check_values(template, &pairs);
+    if !wrong.is_empty() {
+        return Err(DeployParametersError::Values(wrong));
     }
     Ok(pairs)
 }

@@ -37,6 +37,7 @@ pub fn tracked_metric(avg_cpu: f64, running: f64, desired: f64, n: f64, target: 
 
 /// One task's start, from ECS `DescribeTasks`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TaskStart {
     pub created_at: DateTime<Utc>,
     pub pull_started_at: Option<DateTime<Utc>>,
@@ -44,7 +45,38 @@ pub struct TaskStart {
     pub started_at: Option<DateTime<Utc>>,
 }
 
+/// The longest a phase of a task's start may take and still be a measurement (Fargate gives up
+/// on a task long before): an hour.
+pub const MAX_START_PHASE_SECONDS: i64 = 3600;
+
 impl TaskStart {
+    /// The timestamps in order (created, pull started, pull stopped, started) and every phase
+    /// at most [`MAX_START_PHASE_SECONDS`]; what is wrong, by name, otherwise.
+    pub fn validate(&self) -> Result<(), String> {
+        let steps = [
+            ("created_at", Some(self.created_at)),
+            ("pull_started_at", self.pull_started_at),
+            ("pull_stopped_at", self.pull_stopped_at),
+            ("started_at", self.started_at),
+        ];
+        let mut last = ("created_at", self.created_at);
+        for (name, t) in steps.into_iter().skip(1) {
+            let Some(t) = t else { continue };
+            let secs = (t - last.1).num_seconds();
+            if secs < 0 {
+                return Err(format!("{name} {t} is before {} {}", last.0, last.1));
+            }
+            if secs > MAX_START_PHASE_SECONDS {
+                return Err(format!(
+                    "{name} {t} is {secs} s after {} (more than {MAX_START_PHASE_SECONDS} s is not a task start)",
+                    last.0
+                ));
+            }
+            last = (name, t);
+        }
+        Ok(())
+    }
+
     /// Launch -> RUNNING, in seconds, if the task got there.
     pub fn launch_to_running(&self) -> Option<f64> {
         let s = self.started_at?;
@@ -55,6 +87,7 @@ impl TaskStart {
 
 /// A point of load: total CPU in "task percent" (average CPU x running tasks), per minute.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LoadPoint {
     pub at: DateTime<Utc>,
     pub value: f64,
@@ -145,6 +178,7 @@ impl PoolSettings {
 
 /// Everything the model is made from.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelInputs {
     pub task_starts: Vec<TaskStart>,
     pub healthy_threshold: u32,
@@ -186,6 +220,9 @@ impl ModelInputs {
             0.0..=900.0,
         )?;
         within("per_task_capacity", self.per_task_capacity, 1.0..=100.0)?;
+        for (k, t) in self.task_starts.iter().enumerate() {
+            t.validate().map_err(|e| format!("task_starts[{k}]: {e}"))?;
+        }
         for p in &self.load {
             within("a load value", p.value, 0.0..=1e9)?;
         }

@@ -321,21 +321,19 @@ pub fn plan(i: &Inputs<'_>) -> Result<Plan, PlanError> {
     let s = i.settings;
     let mut notes = Vec::new();
     let manual = i.overrides.manual_floor.unwrap_or(0);
-    let mut restore_floor = i.bounds.baseline_min.max(manual);
-    if restore_floor > i.bounds.max {
-        notes.push(format!(
-            "manual floor {manual} is above MaxCapacity {}: clamped to {}",
-            i.bounds.max, i.bounds.max
-        ));
-        restore_floor = i.bounds.max;
-    }
+    let restore_floor = i.bounds.baseline_min.max(manual).min(i.bounds.max);
+    // One note for the manual floor, saying what is in force.
     match i.overrides.manual_floor {
         Some(m) if m <= i.bounds.baseline_min => notes.push(format!(
             "manual floor {m} changes nothing: at or below the normal floor {}",
             i.bounds.baseline_min
         )),
-        Some(_) => notes.push(format!(
-            "manual floor {manual} in force for every window and restore"
+        Some(m) if m > i.bounds.max => notes.push(format!(
+            "manual floor {m} is above MaxCapacity {max}: capped, {max} in force for every window and restore",
+            max = i.bounds.max
+        )),
+        Some(m) => notes.push(format!(
+            "manual floor {m} in force for every window and restore"
         )),
         None => {}
     }

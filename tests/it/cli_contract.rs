@@ -13,6 +13,11 @@ use crate::support::{orderbroker, root};
 /// A local endpoint playing STS and CloudFormation (both AWS query protocol): the caller
 /// identity, and "stack does not exist" for DescribeStacks. Every request body is recorded.
 fn fake_aws() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    fake_aws_with(false)
+}
+
+/// The same; with `hang`, every request but those two is accepted and never answered.
+fn fake_aws_with(hang: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -46,6 +51,16 @@ fn fake_aws() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
             }
             let text = String::from_utf8_lossy(&got).to_string();
             log.lock().unwrap().push(text.clone());
+            let known =
+                text.contains("Action=GetCallerIdentity") || text.contains("Action=DescribeStacks");
+            if hang && !known {
+                // Held open, never answered.
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(600));
+                    drop(s);
+                });
+                continue;
+            }
             let (status, body) = if text.contains("Action=GetCallerIdentity") {
                 (
                     200,
@@ -134,6 +149,55 @@ fn an_endpoint_that_never_answers_is_an_aws_error_within_the_timeout_not_a_hang(
         );
         assert_eq!(err.lines().count(), 1, "one line: {err}");
     }
+}
+
+#[test]
+fn readiness_against_aws_that_stops_answering_ends_by_its_deadline_saying_what_it_waits_for() {
+    // STS and CloudFormation answer; every other call is accepted and never answered.
+    let (url, _) = fake_aws_with(true);
+    let started = Instant::now();
+    let out = cli(
+        &[
+            "readiness",
+            "--aws-timeout",
+            "30",
+            "--deadline",
+            "12",
+            "--set",
+            "VpcId=vpc-0123456789abcdef0",
+            "--set",
+            "PrivateSubnet1=subnet-0123456789abcdef0",
+            "--set",
+            "PrivateSubnet2=subnet-0123456789abcdef1",
+            "--set",
+            "PrivateSubnet3=subnet-0123456789abcdef2",
+            "--set",
+            "OrdersDbResourceId=prx-0123456789abcdef0",
+            "--set",
+            "OrdersDbSecurityGroupId=sg-0123456789abcdef0",
+        ],
+        &url,
+        &[],
+    );
+    let took = started.elapsed();
+    let err = stderr(&out);
+    // The checks run at once: the deadline bounds them all, not 7 x 30 s one after the other.
+    assert!(took < Duration::from_secs(25), "took {took:?}: {err}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "facts not read are exit 3: {err}"
+    );
+    assert!(
+        err.contains("readiness: still reading:"),
+        "progress every 10 s: {err}"
+    );
+    assert!(
+        err.contains("readiness: UNREAD"),
+        "each check said as it ends: {err}"
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("--deadline"), "{report}");
 }
 
 #[test]

@@ -349,6 +349,8 @@ async fn the_in_vpc_runner_joins_segments_without_gaps_and_merges_their_reports(
         &mut say,
     )
     .await
+    .unwrap()
+    .into_result()
     .unwrap();
     let reqs = seen.lock().unwrap().clone();
     assert_eq!(reqs.len(), 3);
@@ -377,7 +379,7 @@ async fn the_in_vpc_runner_joins_segments_without_gaps_and_merges_their_reports(
             .build()
     });
     let client = mock_client!(lambda, RuleMode::MatchAny, &[&failing]);
-    let e = run_via_function(
+    let run = run_via_function(
         &client,
         "orderbroker-load-generator",
         &base,
@@ -390,8 +392,9 @@ async fn the_in_vpc_runner_joins_segments_without_gaps_and_merges_their_reports(
         &mut |_| {},
     )
     .await
-    .unwrap_err()
-    .to_string();
+    .unwrap();
+    assert!(run.report.is_none(), "nothing finished");
+    let e = run.into_result().unwrap_err().to_string();
     assert!(
         e.contains("failed (Unhandled): a 600 s segment needs 615 s"),
         "{e}"
@@ -658,4 +661,69 @@ async fn the_load_generator_charges_its_daily_ledger_before_any_order() {
     let e = charge_ledger(&client, &l, now, 1).await.unwrap_err();
     assert!(e.contains("/ob/load-generator/ledger is not valid"), "{e}");
     assert_eq!(p.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_segment_keeps_the_finished_segments_report() {
+    // Segment 0 answers its report, segment 1 fails: the run keeps segment 0's counts (the
+    // CLI writes and prints them) and names the failed segment.
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let calls2 = calls.clone();
+    let rule = mock!(lambda::Client::invoke).then_compute_output(move |_| {
+        let k = calls2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let out = lambda::operation::invoke::InvokeOutput::builder().status_code(200);
+        if k == 0 {
+            let report = serde_json::json!({
+                "url": "http://x", "run_id": "t-s00", "rate": 1.0, "duration_seconds": 1.0,
+                "started_at": "2026-12-02T15:00:00Z", "ended_at": "2026-12-02T15:00:01Z",
+                "scheduled": 1, "sent": 1, "succeeded": 1, "failed": 0, "dropped": 0,
+                "not_sent": 0, "latency_p50_ms": 5, "latency_p99_ms": 5, "latency_max_ms": 5,
+                "incidents": []
+            });
+            out.payload(aws_smithy_types::Blob::new(
+                serde_json::to_vec(&report).unwrap(),
+            ))
+            .build()
+        } else {
+            out.function_error("Unhandled")
+                .payload(aws_smithy_types::Blob::new(
+                    r#"{"errorMessage":"rate 5000/s is above this function's MAX_RATE 200/s"}"#,
+                ))
+                .build()
+        }
+    });
+    let client = mock_client!(lambda, RuleMode::MatchAny, &[&rule]);
+    let run = run_via_function(
+        &client,
+        "orderbroker-load-generator",
+        &segment(1.0, 0.0),
+        Segments {
+            total: Duration::from_millis(200),
+            segment: Duration::from_millis(100),
+            lead: Duration::ZERO,
+        },
+        None,
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.report.as_ref().map(|r| r.succeeded), Some(1));
+    assert_eq!(run.failures.len(), 1);
+    assert_eq!(run.failures[0].0, 1);
+    assert!(run.failures[0].1.to_string().contains("MAX_RATE"));
+}
+
+#[test]
+fn a_run_with_no_answer_prints_no_latency() {
+    let report: LoadReport = serde_json::from_value(serde_json::json!({
+        "url": "http://x", "run_id": "t", "rate": 5.0, "duration_seconds": 2.0,
+        "started_at": "2026-12-02T15:00:00Z", "ended_at": "2026-12-02T15:00:02Z",
+        "scheduled": 10, "sent": 10, "succeeded": 0, "failed": 0, "dropped": 10,
+        "not_sent": 0, "latency_p50_ms": 0, "latency_p99_ms": 0, "latency_max_ms": 0,
+        "incidents": []
+    }))
+    .unwrap();
+    let s = report.summary();
+    assert!(s.contains("latency: no order was answered"), "{s}");
+    assert!(!s.contains("p50 0 ms"), "{s}");
 }

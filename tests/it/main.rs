@@ -7,6 +7,7 @@ mod alb_reservation;
 mod appspec;
 mod calendar;
 mod cli_contract;
+mod cli_input;
 mod custom_resource;
 mod deploy;
 mod gate_targets;

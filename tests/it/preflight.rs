@@ -284,18 +284,36 @@ fn a_new_stack_has_nothing_to_protect() {
     })
     .unwrap();
     assert!(r.passed());
-    assert!(r.notes[0].contains("does not exist yet"));
+    assert!(r.notes[0].contains("touches no live traffic"));
+    // Inside a spike window a create still touches no live traffic: no refusal that the note
+    // would contradict.
+    let r = check(&Inputs {
+        new_template: &new,
+        new_overrides: &params(),
+        deployed: None,
+        live: &LiveState::default(),
+        now: ny("2026-12-02", "09:20"),
+        calendar: &Calendar::new(),
+        settings: &Settings::default(),
+        span: Duration::minutes(30),
+        events: &[],
+    })
+    .unwrap();
+    assert!(r.passed(), "{r:?}");
+    assert_eq!(r.notes.len(), 1, "{r:?}");
 }
 
 #[test]
 fn a_declared_market_event_is_a_spike_window_for_a_stack_update_too() {
     let new = Template::parse(&template_text()).unwrap();
     let cpi = crate::support::cpi_event("2026-12-02");
+    let p = params();
     let at = |hm: &str, events: &[orderbroker::warmup::events::Event]| {
         check(&Inputs {
             new_template: &new,
-            new_overrides: &params(),
-            deployed: None,
+            new_overrides: &p,
+            // An update of a deployed stack (the same template: nothing else to refuse).
+            deployed: Some((&new, &p)),
             live: &LiveState::default(),
             now: ny("2026-12-02", hm),
             calendar: &Calendar::new(),

@@ -608,6 +608,7 @@ fn fast(create: bool) -> Options {
         role_wait: Duration::from_secs(5),
         role_poll: Duration::from_millis(1),
         settle: Duration::ZERO,
+        deadline: Duration::from_secs(60),
     }
 }
 
@@ -627,6 +628,7 @@ async fn a_ready_account_passes_every_check_and_nothing_is_created() {
         &needs(&[]),
         fast(true),
         ACCOUNT,
+        &|_: &str| {},
     )
     .await
     .unwrap();
@@ -662,9 +664,15 @@ async fn a_missing_service_linked_role_is_only_reported_without_the_flag() {
         role_exists: false,
         ..Account::default()
     };
-    let r = run(&clients(account, &calls), &needs(&[]), fast(false), ACCOUNT)
-        .await
-        .unwrap();
+    let r = run(
+        &clients(account, &calls),
+        &needs(&[]),
+        fast(false),
+        ACCOUNT,
+        &|_: &str| {},
+    )
+    .await
+    .unwrap();
     assert!(!r.passed());
     let c = r
         .checks
@@ -687,9 +695,15 @@ async fn with_the_flag_the_role_is_created_once_and_waited_for_until_iam_returns
         role_visible_after: 4,
         ..Account::default()
     };
-    let r = run(&clients(account, &calls), &needs(&[]), fast(true), ACCOUNT)
-        .await
-        .unwrap();
+    let r = run(
+        &clients(account, &calls),
+        &needs(&[]),
+        fast(true),
+        ACCOUNT,
+        &|_: &str| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(
         status_of(&r, "ecs-service-linked-role"),
         Status::Pass,
@@ -723,6 +737,7 @@ async fn each_failing_condition_names_its_fix_and_an_unreadable_fact_never_passe
         &with_endpoints(),
         fast(false),
         ACCOUNT,
+        &|_: &str| {},
     )
     .await
     .unwrap();
@@ -731,15 +746,26 @@ async fn each_failing_condition_names_its_fix_and_an_unreadable_fact_never_passe
     assert_fail(&get("vpc-dns"), "--enable-dns-hostnames");
     assert_fail(&get("vpc-endpoints"), "CreateVpcEndpoints=false");
     assert!(get("vpc-endpoints").read.contains("vpce-0central"));
+    // A fact that cannot be read is UNREAD (exit 3), its fix naming the read, never a pass.
     let egress = get("subnet-egress");
-    assert_eq!(egress.status, Status::Fail);
+    assert_eq!(egress.status, Status::Unread);
     assert!(egress.read.contains("UnauthorizedOperation"), "{egress:?}");
+    assert!(
+        egress
+            .fix
+            .as_deref()
+            .unwrap()
+            .contains("the VPC's route tables"),
+        "{egress:?}"
+    );
+    assert!(!r.passed());
     assert_eq!(
         get("subnets").status,
         Status::Pass,
         "the other checks still ran"
     );
-    assert_eq!(r.failures(), 4, "{}", render(&r));
+    assert_eq!(r.failures(), 3, "{}", render(&r));
+    assert_eq!(r.unread(), 1, "{}", render(&r));
 }
 
 // ------------------------------------------------------------------ the CLI

@@ -6,7 +6,7 @@
 //! | 1 | refused or failed: a check failed, a refusal, a deployment failed or rolled back, an order failed or was dropped, `status --check` found the service degraded, a rollback not confirmed |
 //! | 2 | bad input: arguments, files, parameters, a stack that does not exist (clap's usage errors are 2 as well) |
 //! | 3 | AWS could not answer: no credentials, unreachable, timed out, access denied, a service error |
-//! | 4 | gave up waiting (`--timeout-minutes`): the deployment goes on |
+//! | 4 | gave up waiting (`--timeout-minutes`): the deployment goes on; or `--command-deadline` ran out |
 //! | 130 | interrupted (Ctrl-C); `load` writes its report first |
 //!
 //! An error's code comes from what is in its source chain; its text is printed on one line
@@ -41,6 +41,12 @@ pub fn code(e: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<AwsError>().is_some() {
             return AWS;
+        }
+        if cause
+            .downcast_ref::<crate::shared::DeadlineError>()
+            .is_some()
+        {
+            return WAITED;
         }
     }
     INPUT

@@ -4,6 +4,7 @@
 
 mod commands;
 mod exit;
+mod out;
 mod shared;
 mod terminal;
 
@@ -31,6 +32,72 @@ struct Cli {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = shared::OPERATION_TIMEOUT_SECONDS,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     aws_timeout: u64,
+    /// Seconds the AWS work of a command may take as a whole (10-900): `status`, `preflight`,
+    /// `appspec`, `warm-pool recommend`; `deploy` and `rollback` get this plus their
+    /// --timeout-minutes of following; `readiness` takes its own --deadline, `load` its
+    /// --duration. While it runs, a line on stderr every 10 s says it is still working (exit 4
+    /// when it runs out)
+    #[arg(long = "command-deadline", global = true, value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(10..=900))]
+    command_deadline: u64,
+}
+
+/// The arguments, with negative numbers read as numbers in every command (so `--baseline -1`
+/// says the flag's range instead of "unexpected argument").
+fn parse_cli() -> Cli {
+    use clap::{CommandFactory, FromArgMatches};
+    fn negatives(c: clap::Command) -> clap::Command {
+        let names: Vec<String> = c
+            .get_subcommands()
+            .map(|s| s.get_name().to_string())
+            .collect();
+        let mut c = c.allow_negative_numbers(true);
+        for n in names {
+            c = c.mut_subcommand(n, negatives);
+        }
+        c
+    }
+    let matches = negatives(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// How long the command may take as a whole: `--command-deadline` for the commands that make
+/// several AWS calls, plus `--timeout-minutes` for those that follow a deployment; `None` for
+/// the offline ones, `readiness` (its own --deadline) and `load` (its --duration).
+fn bound(c: &Command, deadline: std::time::Duration) -> Option<std::time::Duration> {
+    match c {
+        Command::Status(_) | Command::Preflight(_) | Command::Appspec(_) | Command::WarmPool(_) => {
+            Some(deadline)
+        }
+        Command::Deploy(a) => Some(deadline + a.follow_bound()),
+        Command::Rollback(a) => Some(deadline + a.follow_bound()),
+        _ => None,
+    }
+}
+
+/// Runs `f`, at most `deadline`, saying every 10 s that it still waits.
+async fn within<F>(deadline: std::time::Duration, f: F) -> anyhow::Result<ExitCode>
+where
+    F: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let started = std::time::Instant::now();
+    let mut f = std::pin::pin!(tokio::time::timeout(deadline, f));
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            done = &mut f => {
+                return done.unwrap_or_else(|_| {
+                    Err(anyhow::Error::new(shared::DeadlineError(deadline.as_secs())))
+                });
+            }
+            _ = tick.tick() => eprintln!(
+                "orderbroker: still working, waiting for AWS ({} s of at most {} s: --command-deadline, plus --timeout-minutes when following)",
+                started.elapsed().as_secs(),
+                deadline.as_secs()
+            ),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -90,10 +157,38 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = Cli::parse();
+    if !out::stdout_is_open() {
+        eprintln!("orderbroker: standard output is closed: nothing could be printed");
+        return exit::from(exit::INPUT);
+    }
+    let cli = parse_cli();
     shared::set_operation_timeout(cli.aws_timeout);
     let debug = cli.debug;
-    let result = match cli.command {
+    let deadline = bound(
+        &cli.command,
+        std::time::Duration::from_secs(cli.command_deadline),
+    );
+    let run = run(cli.command);
+    let result = match deadline {
+        Some(d) => within(d, run).await,
+        None => run.await,
+    };
+    let result = result.and_then(|code| {
+        out::flush()?;
+        Ok(code)
+    });
+    result.unwrap_or_else(|e| {
+        if debug {
+            eprintln!("orderbroker: {}", exit::debug(&e));
+        } else {
+            eprintln!("orderbroker: {}", exit::one_line(&e));
+        }
+        exit::from(exit::code(&e))
+    })
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Calendar(a) => calendar::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Appspec(a) => appspec::run(a).await,
@@ -108,15 +203,7 @@ async fn main() -> ExitCode {
         Command::Tags(c) => tags::run(c),
         Command::Alarms(a) => alarms::run(a),
         Command::Network(a) => network::run(a),
-    };
-    result.unwrap_or_else(|e| {
-        if debug {
-            eprintln!("orderbroker: {}", exit::debug(&e));
-        } else {
-            eprintln!("orderbroker: {}", exit::one_line(&e));
-        }
-        exit::from(exit::code(&e))
-    })
+    }
 }
 
 /// A closed pipe ends the process quietly, as it does for other Unix tools (`orderbroker calendar

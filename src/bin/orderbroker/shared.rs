@@ -27,6 +27,31 @@ impl ClosureArgs {
     }
 }
 
+/// A date argument: exactly `YYYY-MM-DD` with a four-digit year, and a real day
+/// (`2026-02-29` is not one; `26-02-01` is refused rather than read as the year 26).
+pub fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    let shape = s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shape {
+        return Err(format!(
+            "{s:?} is not a date: write YYYY-MM-DD with a four-digit year"
+        ));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("{s} is not a date: no such day in the calendar"))
+}
+
+/// The command ran out of its `--command-deadline`.
+#[derive(Debug, thiserror::Error)]
+#[error("gave up after {0} s (--command-deadline): AWS did not answer every call in time")]
+pub struct DeadlineError(pub u64);
+
 /// Where an AWS command acts: region and profile.
 #[derive(Args, Clone, Default)]
 pub struct RegionArgs {
@@ -55,15 +80,21 @@ pub struct StackArgs {
 }
 
 impl StackArgs {
+    /// The stack name, checked against CloudFormation's rule before any call.
     pub fn name(&self) -> Result<String> {
-        match &self.stack {
-            Some(s) => Ok(s.clone()),
-            None => Ok(SamConfig::load(&self.samconfig, &self.config_env)
+        let name = match &self.stack {
+            Some(s) => s.clone(),
+            None => SamConfig::load(&self.samconfig, &self.config_env)
                 .context("no --stack given and samconfig.toml cannot be read")?
                 .get_str("stack_name")
                 .context("no --stack and samconfig.toml has no stack_name")?
-                .to_string()),
-        }
+                .to_string(),
+        };
+        orderbroker::aws::stack::check_stack_name(&name).with_context(|| match &self.stack {
+            Some(_) => "--stack".to_string(),
+            None => format!("{} stack_name", self.samconfig.display()),
+        })?;
+        Ok(name)
     }
 
     /// The stack, region and profile this command acts on, with the SDK configuration for
@@ -89,14 +120,24 @@ impl StackArgs {
     /// The stack name and where it is, without calling AWS.
     pub async fn place(&self) -> Result<(String, Place)> {
         let name = self.name()?;
-        let samconfig = if self.stack.is_none() {
-            SamConfig::load(&self.samconfig, &self.config_env).ok()
-        } else {
-            None
-        };
+        // samconfig's region and profile apply to samconfig's own stack, named or not.
+        let loaded = SamConfig::load(&self.samconfig, &self.config_env).ok();
+        let own = loaded
+            .as_ref()
+            .and_then(|c| c.get_str("stack_name"))
+            .is_some_and(|s| s == name);
+        let samconfig = if own { loaded.as_ref() } else { None };
+        if !own && self.target.region.is_none() {
+            if let Some(r) = loaded.as_ref().and_then(|c| c.get_str("region")) {
+                eprintln!(
+                    "orderbroker: --stack {name} is not {}'s stack: its region {r} is not used (pass --region to choose one)",
+                    self.samconfig.display()
+                );
+            }
+        }
         Ok((
             name,
-            resolve(&self.target, samconfig.as_ref(), &self.samconfig).await?,
+            resolve(&self.target, samconfig, &self.samconfig).await?,
         ))
     }
 }
@@ -179,11 +220,29 @@ impl Session {
             .get_caller_identity()
             .send()
             .await
-            .map_err(|e| orderbroker::aws::AwsError::new("sts:GetCallerIdentity", e));
+            .map_err(|e| orderbroker::aws::AwsError::sdk("sts:GetCallerIdentity", e));
         let account = match identity {
             Ok(o) => o.account().unwrap_or("?").to_string(),
             Err(e) if e.is_missing_credentials() => {
-                return Err(orderbroker::aws::stack::StackError::NoCredentials(e).into())
+                if let Some(p) = &place.profile {
+                    // A profile that does not exist (or has no credentials) is named as such.
+                    return Err(anyhow::Error::new(
+                        orderbroker::aws::stack::StackError::NoCredentials(e),
+                    )
+                    .context(format!(
+                        "profile {p} gives no credentials (is it in ~/.aws/config or ~/.aws/credentials, with credentials or a role?)"
+                    )));
+                }
+                return Err(orderbroker::aws::stack::StackError::NoCredentials(e).into());
+            }
+            // An answer came back but it is not AWS's (a proxy's error page, a wrong
+            // endpoint): named by its status, never "cannot be reached".
+            Err(e) if e.code().is_none() && e.http_status().is_some() => {
+                let status = e.http_status().unwrap_or_default();
+                return Err(anyhow::Error::new(e).context(format!(
+                    "HTTP {status} from {}: an answer that is not AWS's (a proxy, or a wrong endpoint)",
+                    sts_endpoint(&place.region)
+                )));
             }
             Err(e) if e.code().is_none() => {
                 let region = place.region.clone();
@@ -194,12 +253,13 @@ impl Session {
             Err(e) => return Err(e.into()),
         };
         eprintln!(
-            "orderbroker: account {account}, region {} ({}){}",
+            "orderbroker: account {account}, region {} ({}){}, {}",
             place.region,
             place.source,
             name.as_deref()
                 .map(|n| format!(", stack {n}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            credentials_source(&place)
         );
         Ok(Session {
             name,
@@ -261,9 +321,37 @@ async fn sdk_for(place: &Place) -> aws_config::SdkConfig {
                 .build(),
         );
     if let Some(p) = &place.profile {
-        loader = loader.profile_name(p);
+        // A named profile wins over credentials in the environment, as the AWS CLI's
+        // `--profile` does ("Configuration settings and precedence": command line options
+        // first); the default chain alone would take AWS_ACCESS_KEY_ID first.
+        loader = loader.profile_name(p).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .build(),
+        );
     }
     loader.load().await
+}
+
+/// The endpoint STS was asked at (AWS_ENDPOINT_URL when set).
+fn sts_endpoint(region: &str) -> String {
+    std::env::var("AWS_ENDPOINT_URL_STS")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .unwrap_or_else(|_| format!("https://sts.{region}.amazonaws.com"))
+}
+
+/// Where the credentials come from, for the banner.
+fn credentials_source(place: &Place) -> String {
+    match &place.profile {
+        Some(p) => format!("credentials of profile {p}"),
+        None if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() => {
+            "credentials from the environment (AWS_ACCESS_KEY_ID)".into()
+        }
+        None => {
+            "credentials from the default chain (default profile, SSO, container or instance role)"
+                .into()
+        }
+    }
 }
 
 #[derive(Args)]

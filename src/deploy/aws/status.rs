@@ -83,13 +83,21 @@ pub async fn status(
             if !a.scheduled_action_name().starts_with(action_prefix) {
                 continue;
             }
-            if let Some(at) = parse_at(a.schedule(), a.timezone()) {
-                v.actions.push(PlannedAction {
+            match parse_at(a.schedule(), a.timezone()) {
+                Some(at) => v.actions.push(PlannedAction {
                     name: a.scheduled_action_name().to_string(),
                     at,
                     min_capacity: a.scalable_target_action().and_then(|x| x.min_capacity()),
                     max_capacity: a.scalable_target_action().and_then(|x| x.max_capacity()),
-                });
+                }),
+                None => v.unreadable_actions.push((
+                    a.scheduled_action_name().to_string(),
+                    format!(
+                        "{}{}",
+                        a.schedule(),
+                        a.timezone().map(|z| format!(" in {z}")).unwrap_or_default()
+                    ),
+                )),
             }
         }
     }

@@ -35,6 +35,14 @@ async fn status_reads_the_service_bounds_and_only_the_warm_ups_own_actions() {
         ],
         "own actions only, in time order"
     );
+    // One of the warm-up's prefix that cannot be read is listed, never dropped.
+    assert_eq!(
+        v.unreadable_actions,
+        [(
+            "warmup-by-hand".to_string(),
+            "cron(0 9 ? * MON-FRI *)".to_string()
+        )]
+    );
     assert_eq!(
         v.next_action.as_ref().unwrap().name,
         "warmup-2026-11-30-open-restore"
@@ -112,11 +120,18 @@ fn status_shows_the_deployment_task_sets_bounds_and_the_next_warm_up_action() {
         min: Some(9),
         max: Some(30),
         actions: vec![done, next.clone()],
+        unreadable_actions: vec![("warmup-by-hand".into(), "cron(0 9 * * ? *)".into())],
         next_action: Some(next),
         degraded: vec![],
     };
     let text = render_status(&v, ny("2026-11-30", "09:25"));
     assert!(text.contains("deployment: none in progress"), "{text}");
+    assert!(
+        text.contains(
+            "action warmup-by-hand has a schedule this view cannot read (cron(0 9 * * ? *))"
+        ),
+        "{text}"
+    );
     assert!(
         text.contains("running 9 / desired 9 (pending 0); min 9 max 30"),
         "{text}"

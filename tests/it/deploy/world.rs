@@ -460,6 +460,18 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
         scheduled("someone-elses-action", "2026-11-30T10:05:00", 4),
         scheduled("warmup-2026-11-30-open-raise", "2026-11-30T09:17:00", 9),
         scheduled("warmup-2026-11-30-open-restore", "2026-11-30T10:00:00", 3),
+        // One of the warm-up's prefix with a schedule the view cannot read (set by hand).
+        aas::types::ScheduledAction::builder()
+            .scheduled_action_name("warmup-by-hand")
+            .scheduled_action_arn(
+                "arn:aws:autoscaling:us-east-2:111122223333:scheduledAction:x:warmup-by-hand",
+            )
+            .service_namespace(aas::types::ServiceNamespace::Ecs)
+            .schedule("cron(0 9 ? * MON-FRI *)")
+            .resource_id(resource)
+            .creation_time(SmithyTime::from_secs(0))
+            .build()
+            .unwrap(),
     ];
     let aas_rules: Vec<Rule> = vec![
         mock!(aas::Client::describe_scalable_targets)

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use orderbroker::alarms::evaluate::Settings;
@@ -42,15 +42,18 @@ pub struct AlarmsArgs {
 pub fn run(a: AlarmsArgs) -> Result<ExitCode> {
     let t = Template::load(&a.template)?;
     let c = SamConfig::load(&a.config.samconfig, &a.config.config_env)?;
-    let params = Parameters::new(&t, &deploy_parameters(&c, &t, &[])?);
+    let params = Parameters::new(
+        &t,
+        &deploy_parameters(&c, &t, &[]).with_context(|| a.template.display().to_string())?,
+    );
     let alarms = deployment_group_alarms(&t, &params)?;
     if a.detection {
         let m = TimingModel::with_parameters(&t, &params)?;
         let rows = detections(&m, &Settings::default(), a.seeds);
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&rows)?);
+            crate::outln!("{}", serde_json::to_string_pretty(&rows)?)?;
         } else {
-            print!("{}", markdown(&rows));
+            crate::out!("{}", markdown(&rows))?;
         }
         let missed = rows.iter().any(|r| r.worst_seconds.is_none());
         return Ok(if missed {
@@ -60,7 +63,7 @@ pub fn run(a: AlarmsArgs) -> Result<ExitCode> {
         });
     }
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&alarms)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&alarms)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for d in &alarms {
@@ -70,7 +73,7 @@ pub fn run(a: AlarmsArgs) -> Result<ExitCode> {
             Some(QuerySource::Metric(m)) => format!("{} {:?}", m.metric.name, m.stat),
             None => "-".into(),
         };
-        println!(
+        crate::outln!(
             "{}: {} of {} x {} s, {:?} {}, missing data {:?}: {}",
             d.logical_id,
             d.datapoints_to_alarm,
@@ -80,7 +83,7 @@ pub fn run(a: AlarmsArgs) -> Result<ExitCode> {
             d.threshold,
             d.treat_missing,
             what
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

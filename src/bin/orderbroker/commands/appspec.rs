@@ -59,9 +59,9 @@ pub async fn run(args: AppspecArgs) -> Result<ExitCode> {
     let yaml = render(&outputs, &args.task_definition, &arch)?;
     if args.json {
         let v: serde_json::Value = serde_norway::from_str(&yaml)?;
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        print!("{yaml}");
+        crate::out!("{yaml}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,10 +10,10 @@ use crate::shared::ClosureArgs;
 #[derive(Args)]
 pub struct CalendarArgs {
     /// First date (inclusive)
-    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::shared::parse_date)]
     from: chrono::NaiveDate,
     /// Last date (inclusive)
-    #[arg(long, value_name = "YYYY-MM-DD")]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::shared::parse_date)]
     to: chrono::NaiveDate,
     /// Print a JSON list of {date, open, close} instead
     #[arg(long)]
@@ -35,16 +35,16 @@ pub fn run(args: CalendarArgs) -> Result<ExitCode> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     for s in sessions {
-        println!(
+        crate::outln!(
             "{},{},{}",
             s.date,
             s.open.format("%H:%M"),
             s.close.format("%H:%M")
-        );
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -47,10 +47,24 @@ pub struct DeployArgs {
     waiting: WaitArgs,
 }
 
+impl DeployArgs {
+    /// How long it may follow the deployment: --timeout-minutes with --wait, else nothing.
+    pub fn follow_bound(&self) -> std::time::Duration {
+        if self.wait {
+            self.waiting.timeout()
+        } else {
+            std::time::Duration::ZERO
+        }
+    }
+}
+
 pub async fn run(args: DeployArgs) -> Result<ExitCode> {
-    // Local input first: a bad image is said before any AWS call.
-    orderbroker::deploy::parse_image(&args.image)?;
-    let session = args.stack.connect().await?;
+    // Local input first: a bad image, or one in another region than the stack's, is said
+    // before any AWS call.
+    let img = orderbroker::deploy::parse_image(&args.image)?;
+    let (name, place) = args.stack.place().await?;
+    orderbroker::deploy::check_region(&img, &args.image, &place.region)?;
+    let session = crate::shared::Session::open(place, Some(name)).await?;
     let name = session.stack().to_string();
     let c = clients(&session);
     let mut out = Terminal::new(args.json);
@@ -77,7 +91,7 @@ pub async fn run(args: DeployArgs) -> Result<ExitCode> {
     }
     drop(out);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&result)?)?;
     }
     Ok(match &result.outcome {
         Some(orderbroker::deploy::Outcome::TimedOut { .. }) => exit::from(exit::WAITED),

@@ -94,6 +94,8 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     let run_id = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
     let stop = Arc::new(tokio::sync::Notify::new());
     let interrupted = watch_ctrl_c(stop.clone(), args.in_vpc, args.segment_seconds);
+    // Segments that failed (--in-vpc): the finished ones' report is still written and shown.
+    let mut failed_segments: Vec<(usize, orderbroker::load::in_vpc::InVpcError)> = Vec::new();
     let report = if args.in_vpc {
         let session = args.stack.connect().await?;
         let sdk = session.sdk.clone();
@@ -109,12 +111,14 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
                 )
             })?
             .to_string();
-        let segment = std::time::Duration::from_secs(args.segment_seconds);
+        // A run shorter than one segment is one segment of its own length: the read timeout
+        // follows the segment actually sent, not --segment-seconds.
+        let segment = std::time::Duration::from_secs(args.segment_seconds).min(cfg.duration);
         // No automatic retry (a retried Invoke re-runs a segment), TCP keepalive, a read
         // timeout just above the segment.
         let lambda = orderbroker::load::in_vpc::lambda_client(&sdk, segment)?;
         let mut say = |l: String| eprintln!("{l}");
-        run_via_function(
+        let run = run_via_function(
             &lambda,
             &function,
             &SegmentRequest {
@@ -137,7 +141,13 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
             Some(stop),
             &mut say,
         )
-        .await?
+        .await?;
+        failed_segments = run.failures;
+        match run.report {
+            Some(r) => r,
+            // Nothing finished: the failures are the whole answer.
+            None => return Err(segments_error(failed_segments)),
+        }
     } else {
         let client = reqwest::Client::builder().build()?;
         let counters = Arc::new(load::Counters::default());
@@ -152,9 +162,9 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
     let summary = report.summary();
     if args.json {
         eprint!("{summary}");
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{summary}");
+        crate::out!("{summary}")?;
     }
     if let Some(path) = &args.report {
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
@@ -165,11 +175,31 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
         eprintln!("load: interrupted (Ctrl-C): the report covers the orders sent until then");
         return Ok(ExitCode::from(crate::exit::INTERRUPTED));
     }
+    if !failed_segments.is_empty() {
+        // The finished segments are reported above; a failed one leaves orders uncounted.
+        return Err(segments_error(failed_segments));
+    }
     Ok(if report.clean() {
         ExitCode::SUCCESS
     } else {
         crate::exit::from(crate::exit::REFUSED)
     })
+}
+
+/// The failed segments as one error; an AWS error among them keeps its type (exit 3).
+fn segments_error(failures: Vec<(usize, orderbroker::load::in_vpc::InVpcError)>) -> anyhow::Error {
+    let text = failures
+        .iter()
+        .map(|(k, e)| format!("segment {k}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    match failures
+        .into_iter()
+        .find(|(_, e)| matches!(e, orderbroker::load::in_vpc::InVpcError::Invoke(_)))
+    {
+        Some((_, aws)) => anyhow::Error::new(aws).context(text),
+        None => anyhow::anyhow!(text),
+    }
 }
 
 /// The URL parses (scheme, host, a port within 1-65535) and, when sending from here, its host

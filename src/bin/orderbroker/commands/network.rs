@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use orderbroker::cfn::resolve::Parameters;
@@ -35,24 +35,31 @@ pub fn run(a: NetworkArgs) -> Result<ExitCode> {
     let t = Template::load(&a.template)?;
     let c = SamConfig::load(&a.config.samconfig, &a.config.config_env)?;
     let extra = parse_set(&a.set)?;
-    let params = Parameters::new(&t, &deploy_parameters(&c, &t, &extra)?);
+    let params = Parameters::new(
+        &t,
+        &deploy_parameters(&c, &t, &extra).with_context(|| a.template.display().to_string())?,
+    );
     let r = reachability(&t, &params)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&r)?)?;
     } else {
-        println!("scheme: {:?}", r.scheme);
+        crate::outln!("scheme: {:?}", r.scheme)?;
         for p in &r.paths {
             let state = if p.open { "OPEN  " } else { "CLOSED" };
-            println!("{state} {} :{} ({})", p.name, p.port, p.why);
+            crate::outln!("{state} {} :{} ({})", p.name, p.port, p.why)?;
         }
         for ad in &r.admitted {
-            println!(
+            crate::outln!(
                 "admits {:?} to {} on {}-{} ({})",
-                ad.peer, ad.group, ad.from_port, ad.to_port, ad.rule
-            );
+                ad.peer,
+                ad.group,
+                ad.from_port,
+                ad.to_port,
+                ad.rule
+            )?;
         }
         for problem in &r.problems {
-            println!("PROBLEM {problem}");
+            crate::outln!("PROBLEM {problem}")?;
         }
     }
     Ok(if r.problems.is_empty() {

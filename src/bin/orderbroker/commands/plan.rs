@@ -14,12 +14,13 @@ use crate::shared::ClosureArgs;
 #[derive(Args)]
 pub struct PlanArgs {
     /// The day to plan
-    #[arg(long, value_name = "YYYY-MM-DD", required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::shared::parse_date, required_unless_present = "from", conflicts_with_all = ["from", "to"])]
     date: Option<chrono::NaiveDate>,
     /// Plan several days, `--from` to `--to` inclusive (at most 31)
-    #[arg(long, value_name = "YYYY-MM-DD", requires = "to")]
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::shared::parse_date, requires = "to")]
     from: Option<chrono::NaiveDate>,
-    #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
+    /// The last day planned with `--from` (inclusive)
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = crate::shared::parse_date, requires = "from")]
     to: Option<chrono::NaiveDate>,
     /// Draw the day(s) from 04:00 to 20:00 New York time into this SVG file
     #[arg(long, value_name = "FILE")]
@@ -99,16 +100,26 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
         }
         _ => anyhow::bail!("give --date, or --from and --to"),
     };
+    // Closed days need no forecast; every trading day must be covered.
+    let trading: Vec<chrono::NaiveDate> = dates
+        .iter()
+        .copied()
+        .filter(|d| matches!(calendar.closed(*d), Ok(None)))
+        .collect();
     let forecast = match &args.forecast {
-        Some(path) => Some(read_forecast(path, &dates)?),
+        Some(path) => Some(read_forecast(path, &trading)?),
         None => None,
     };
     let declared: Vec<serde_json::Value> = match &args.events {
-        Some(path) => serde_json::from_str(
-            &std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read --events {}", path.display()))?,
-        )
-        .with_context(|| format!("--events {}: not a JSON list of events", path.display()))?,
+        Some(path) => {
+            let list: Vec<serde_json::Value> = serde_json::from_str(
+                &std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read --events {}", path.display()))?,
+            )
+            .with_context(|| format!("--events {}: not a JSON list of events", path.display()))?;
+            check_events(&calendar, path, &list, dates[0])?;
+            list
+        }
         None => Vec::new(),
     };
     let mut days = Vec::new();
@@ -149,12 +160,12 @@ pub fn run(args: PlanArgs) -> Result<ExitCode> {
                 "plan": d.plan,
             });
             if dates.len() == 1 {
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                crate::outln!("{}", serde_json::to_string_pretty(&doc)?)?;
             } else {
-                println!("{}", serde_json::to_string(&doc)?);
+                crate::outln!("{}", serde_json::to_string(&doc)?)?;
             }
         } else {
-            print_day(&args, d, forecast.as_ref());
+            print_day(&args, d, forecast.as_ref())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -223,6 +234,40 @@ fn plan_day(
     })
 }
 
+/// Every declared event judged alike whatever the planned days: a bad one (its shape, a
+/// non-trading day, a bad time) refuses the file by name, even when the planned day itself is
+/// closed; one before the first planned day is said to be skipped, never dropped unseen.
+fn check_events(
+    calendar: &orderbroker::calendar::Calendar,
+    path: &std::path::Path,
+    list: &[serde_json::Value],
+    first: chrono::NaiveDate,
+) -> Result<()> {
+    let mut refused = Vec::new();
+    let mut parsed = Vec::new();
+    for (k, raw) in list.iter().enumerate() {
+        match serde_json::from_value::<warmup::events::DeclaredEvent>(raw.clone()) {
+            Ok(e) => parsed.push(e),
+            Err(e) => refused.push(format!("event #{k}: {e}")),
+        }
+    }
+    let (_, bad) = warmup::events::check_declared(calendar, &parsed, chrono::NaiveDate::MIN);
+    refused.extend(bad.into_iter().map(|e| e.to_string()));
+    anyhow::ensure!(
+        refused.is_empty(),
+        "--events {}: {}",
+        path.display(),
+        refused.join("; ")
+    );
+    for e in parsed.iter().filter(|e| e.date < first) {
+        eprintln!(
+            "plan: event on {} ({}) is before {first}: skipped",
+            e.date, e.reason
+        );
+    }
+    Ok(())
+}
+
 /// When the ALB reservation would be held this day, and its units (only with `--alb-units`).
 fn reservation_span(
     args: &PlanArgs,
@@ -244,18 +289,18 @@ fn reservation_span(
 }
 
 /// A day for a person: every layer that decides capacity.
-fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) {
+fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) -> Result<()> {
     let (Some(session), Some(plan)) = (&d.session, &d.plan) else {
-        println!(
+        crate::outln!(
             "{}: market closed ({}): no capacity changes",
             d.date,
             d.closed.as_deref().unwrap_or("?")
-        );
-        return;
+        )?;
+        return Ok(());
     };
     let tz = orderbroker::calendar::EXCHANGE_TZ;
     let hm = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz).format("%H:%M").to_string();
-    println!(
+    crate::outln!(
         "{}: open {} close {}{} (New York time)",
         session.date,
         session.open.format("%H:%M"),
@@ -265,13 +310,13 @@ fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) {
         } else {
             ""
         }
-    );
+    )?;
     if plan.paused {
-        println!("  PAUSED by the operator: nothing is raised; what would be raised:");
+        crate::outln!("  PAUSED by the operator: nothing is raised; what would be raised:")?;
     }
     let verb = if plan.paused { "would raise" } else { "raise" };
     for w in &plan.windows {
-        println!(
+        crate::outln!(
             "  {:<5} spike {}-{}: {verb} MinCapacity to {} at {}, restore {} at {}",
             format!("{:?}", w.window.spike).to_lowercase(),
             hm(w.window.spike_start),
@@ -280,27 +325,27 @@ fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) {
             hm(w.window.raise_at),
             plan.restore_floor,
             hm(w.window.restore_at),
-        );
-        println!("        because: {}", w.reason);
+        )?;
+        crate::outln!("        because: {}", w.reason)?;
     }
     for n in &plan.notes {
-        println!("  note: {n}");
+        crate::outln!("  note: {n}")?;
     }
     let mut layers = format!("  bounds: MinTasks {} MaxTasks {}", args.baseline, args.max);
     if let Some(n) = args.standby {
         layers.push_str(&format!("; standby tasks N = {n} above demand (warm pool)"));
     }
-    println!("{layers}");
+    crate::outln!("{layers}")?;
     match reservation_span(args, d) {
-        Some((from, to, units)) => println!(
+        Some((from, to, units)) => crate::outln!(
             "  ALB reservation: {units} LCUs requested from {} ({} min before the first raise), held until {}, then reset",
             hm(from),
             args.alb_lead_minutes,
             hm(to)
-        ),
-        None => println!(
+        )?,
+        None => crate::outln!(
             "  ALB reservation: not shown (--alb-units N; with AlbReservationEnabled the function sizes it from PeakLCUs)"
-        ),
+        )?,
     }
     if let Some(f) = forecast {
         let hours: Vec<String> = f
@@ -310,10 +355,14 @@ fn print_day(args: &PlanArgs, d: &DayResult, forecast: Option<&Forecast>) {
             .map(|(t, v)| format!("{} {v:.1}", hm(*t)))
             .collect();
         if !hours.is_empty() {
-            println!("  forecast by hour (tasks): {}", hours.join(", "));
+            crate::outln!("  forecast by hour (tasks): {}", hours.join(", "))?;
         }
     }
+    Ok(())
 }
+
+/// The largest forecast value taken as a task count.
+const MAX_FORECAST_TASKS: f64 = 10_000.0;
 
 /// The forecast file, refused when it holds a negative or non-numeric value or covers none of
 /// `dates` (New York days): a forecast for another day would silently fall back to the floor.
@@ -328,9 +377,11 @@ fn read_forecast(path: &std::path::Path, dates: &[chrono::NaiveDate]) -> Result<
         .with_context(|| format!("{}: no CapacityForecast.Timestamps list", path.display()))?
         .iter()
         .map(|t| {
-            let s = t.as_str().context("a timestamp is not a string")?;
+            let s = t
+                .as_str()
+                .with_context(|| format!("{}: timestamp {t} is not a string", path.display()))?;
             Ok(chrono::DateTime::parse_from_rfc3339(s)
-                .with_context(|| format!("timestamp {s:?} is not RFC 3339"))?
+                .with_context(|| format!("{}: timestamp {s:?} is not RFC 3339", path.display()))?
                 .with_timezone(&chrono::Utc))
         })
         .collect::<Result<Vec<_>>>()?;
@@ -347,17 +398,26 @@ fn read_forecast(path: &std::path::Path, dates: &[chrono::NaiveDate]) -> Result<
                 "{}: forecast value {x} is negative",
                 path.display()
             );
+            // Fargate runs at most 5,000 tasks a service: anything far above is not a forecast.
+            anyhow::ensure!(
+                x <= MAX_FORECAST_TASKS,
+                "{}: forecast value {x} is not a task count (0-{MAX_FORECAST_TASKS})",
+                path.display()
+            );
             Ok(x)
         })
         .collect::<Result<Vec<_>>>()?;
-    let covers =
-        |t: &chrono::DateTime<chrono::Utc>| dates.contains(&orderbroker::calendar::local_date(*t));
-    if !stamps.iter().any(covers) {
-        let date = dates
-            .iter()
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+    let uncovered: Vec<String> = dates
+        .iter()
+        .filter(|d| {
+            !stamps
+                .iter()
+                .any(|t| orderbroker::calendar::local_date(*t) == **d)
+        })
+        .map(|d| d.to_string())
+        .collect();
+    if !uncovered.is_empty() {
+        let date = uncovered.join(", ");
         let range = match (stamps.iter().min(), stamps.iter().max()) {
             (Some(a), Some(b)) => format!("{} to {}", a.to_rfc3339(), b.to_rfc3339()),
             _ => "nothing".into(),

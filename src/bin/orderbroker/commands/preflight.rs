@@ -73,7 +73,7 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
         crate::exit::from(crate::exit::REFUSED)
     };
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "stack": name,
@@ -83,31 +83,31 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
                 "refusals": report.refusals,
                 "notes": notes,
             }))?
-        );
+        )?;
         return Ok(code);
     }
     for n in &notes {
-        println!("preflight: note: {n}");
+        crate::outln!("preflight: note: {n}")?;
     }
     for r in &report.refusals {
-        println!("preflight: REFUSED {}: {}", r.what, r.why);
+        crate::outln!("preflight: REFUSED {}: {}", r.what, r.why)?;
     }
     if report.passed() {
-        println!(
+        crate::outln!(
             "preflight: stack {name} in {}: the update is safe to deploy",
             session.region
-        );
+        )?;
     } else if args.force {
-        println!(
+        crate::outln!(
             "preflight: --force: deploying despite {} refusal(s)",
             report.refusals.len()
-        );
+        )?;
     } else {
-        println!(
+        crate::outln!(
             "preflight: stack {name} in {}: {} refusal(s); fix them or rerun with --force (make deploy PREFLIGHT_FLAGS=--force)",
             session.region,
             report.refusals.len()
-        );
+        )?;
     }
     Ok(code)
 }

@@ -30,6 +30,10 @@ pub struct ReadinessArgs {
     /// Seconds to wait after IAM returns a role this run created (IAM is eventually consistent)
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=300))]
     settle_seconds: u64,
+    /// The most the checks may take together, 10-900 s (each AWS call is bounded on its own by
+    /// --aws-timeout; the checks run at once); a check still waiting then is UNREAD (exit 3)
+    #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=900))]
+    deadline: u64,
     /// Print the report as JSON
     #[arg(long)]
     json: bool,
@@ -55,19 +59,26 @@ pub async fn run(args: ReadinessArgs) -> Result<ExitCode> {
     let opts = Options {
         create_service_linked_role: args.create_service_linked_role,
         settle: Duration::from_secs(args.settle_seconds),
+        deadline: Duration::from_secs(args.deadline),
         ..Options::default()
     };
+    // Each check is said on stderr as it ends, and what is still read every 10 s.
+    let say = |line: &str| eprintln!("readiness: {line}");
     // A stack that cannot be read is an AWS error: exit 3 by the one table (exit.rs).
-    let report = check(&c, &needs, opts, &session.account).await?;
+    let report = check(&c, &needs, opts, &session.account, &say).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", render(&report));
+        crate::out!("{}", render(&report))?;
     }
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
+    // A failed check is a refusal (1); otherwise a fact that could not be read is AWS not
+    // answering (3).
+    Ok(if report.failures() > 0 {
+        ExitCode::from(crate::exit::REFUSED)
+    } else if report.unread() > 0 {
+        ExitCode::from(crate::exit::AWS)
     } else {
-        ExitCode::from(1)
+        ExitCode::SUCCESS
     })
 }
 

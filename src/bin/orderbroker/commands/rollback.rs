@@ -26,6 +26,13 @@ pub struct RollbackArgs {
     waiting: WaitArgs,
 }
 
+impl RollbackArgs {
+    /// How long it may follow the rollback (--timeout-minutes).
+    pub fn follow_bound(&self) -> std::time::Duration {
+        self.waiting.timeout()
+    }
+}
+
 pub async fn run(args: RollbackArgs) -> Result<ExitCode> {
     let session = args.stack.connect().await?;
     let name = session.stack().to_string();
@@ -44,7 +51,7 @@ pub async fn run(args: RollbackArgs) -> Result<ExitCode> {
     .await?;
     out.line(&r.outcome.describe());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&r)?)?;
     }
     if matches!(r.outcome, orderbroker::deploy::Outcome::TimedOut { .. }) {
         return Ok(exit::from(exit::WAITED));

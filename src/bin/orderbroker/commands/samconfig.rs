@@ -60,7 +60,8 @@ pub fn run(cmd: SamconfigCommand) -> Result<ExitCode> {
             let c = SamConfig::load(&config.samconfig, &config.config_env)?;
             let extra = parse_set(&set)?;
             let t = Template::load(&template)?;
-            let pairs = deploy_parameters(&c, &t, &extra)?;
+            let pairs = deploy_parameters(&c, &t, &extra)
+                .with_context(|| template.display().to_string())?;
             print_pairs(&pairs, json)?;
         }
         SamconfigCommand::Tags { config, json } => {
@@ -72,10 +73,12 @@ pub fn run(cmd: SamconfigCommand) -> Result<ExitCode> {
             let name = c
                 .get_str("stack_name")
                 .context("samconfig has no stack_name")?;
+            orderbroker::aws::stack::check_stack_name(name)
+                .with_context(|| format!("{} stack_name", config.samconfig.display()))?;
             if json {
-                println!("{}", serde_json::json!({ "stack_name": name }));
+                crate::outln!("{}", serde_json::json!({ "stack_name": name }))?;
             } else {
-                println!("{name}");
+                crate::outln!("{name}")?;
             }
         }
     }
@@ -88,9 +91,9 @@ fn print_pairs(pairs: &[(String, String)], json: bool) -> Result<()> {
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&map)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&map)?)?;
     } else {
-        println!("{}", render_pairs(pairs)?);
+        crate::outln!("{}", render_pairs(pairs)?)?;
     }
     Ok(())
 }

@@ -34,11 +34,11 @@ pub async fn run(args: StatusArgs) -> Result<ExitCode> {
     let v = orderbroker::deploy::aws::status(&c, &stack, now, &Settings::default().action_prefix)
         .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        crate::outln!("{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        print!("{}", render_status(&v, now));
+        crate::out!("{}", render_status(&v, now))?;
         for d in &v.degraded {
-            println!("DEGRADED: {d}");
+            crate::outln!("DEGRADED: {d}")?;
         }
     }
     Ok(if args.check && !v.degraded.is_empty() {

@@ -52,7 +52,7 @@ pub fn run(cmd: TagsCommand) -> Result<ExitCode> {
         crate::exit::from(crate::exit::REFUSED)
     };
     if json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "template": template.display().to_string(),
@@ -61,18 +61,18 @@ pub fn run(cmd: TagsCommand) -> Result<ExitCode> {
                 "not_taggable": report.not_in_template,
                 "findings": report.findings.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
             }))?
-        );
+        )?;
         return Ok(code);
     }
-    println!(
+    crate::outln!(
         "{}: {} resources tagged, {} not taggable in CloudFormation (left to the tag-enforcer), {} findings",
         template.display(),
         report.compliant.len(),
         report.not_in_template.len(),
         report.findings.len()
-    );
+    )?;
     for f in &report.findings {
-        println!("  {f}");
+        crate::outln!("  {f}")?;
     }
     Ok(code)
 }

@@ -112,16 +112,16 @@ async fn recommend(args: RecommendArgs) -> Result<ExitCode> {
     };
     let r = warm_pool::recommend(&inputs);
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(
                 &serde_json::json!({"recommendation": r, "inputs": inputs})
             )?
-        );
+        )?;
     } else {
-        println!("standby tasks N = {}", r.n);
+        crate::outln!("standby tasks N = {}", r.n)?;
         for line in &r.reasoning {
-            println!("  {line}");
+            crate::outln!("  {line}")?;
         }
     }
     Ok(ExitCode::SUCCESS)
