@@ -44,7 +44,8 @@ help:
 	@echo "make readiness - the account readiness check alone (creates the ECS service-linked role"
 	@echo "               if missing; READINESS_FLAGS= to only read)"
 	@echo "make deploy  - the same set-up, then the readiness check, sam build, orderbroker"
-	@echo "               preflight, sam deploy, and the market warm-up once"
+	@echo "               preflight (the update plan), sam deploy, the market warm-up once, and"
+	@echo "               orderbroker carry (the rollout of what the stack update cannot change)"
 	@echo "make live-test ORDERBROKER_STACK=name [ORDERBROKER_GOOD_IMAGE=uri ORDERBROKER_BAD_IMAGE=uri]"
 	@echo "             - the three market-hours scenarios against a stack deployed with"
 	@echo "               make deploy LIVE_TESTS=true (they refuse otherwise; docs/live-tests.md)"
@@ -126,20 +127,30 @@ build:
 # readiness") runs first, before the build: a first deploy that would roll back (no ECS
 # service-linked role, small Lambda concurrency, VPC DNS off, subnets in too few AZs or without a
 # path to AWS, endpoints that already exist, Fargate quota, image, stack name) is refused in
-# seconds with each fix named. It only reads, except that it creates the ECS service-linked role
-# when it is missing and waits for IAM to return it (READINESS_FLAGS= makes it read-only).
-# sam deploy --parameter-overrides REPLACES samconfig's list (aws-sam-cli issue 2380), so the
-# full list comes from `orderbroker samconfig overrides`: samconfig's own values plus CostCenter
-# from the stack tags, plus TagPolicyNonce (new every deploy, so the Custom::TagPolicy resource
-# runs each time). samconfig.toml must hold the account's values first: the readiness check
-# refuses its placeholders (there is no guided mode, samconfig is the one source).
-# Before it, `orderbroker preflight` refuses an update that would revert what CodeDeploy changed
-# (listener actions, the service's task definition) or that lands in a spike window
-# (PREFLIGHT_FLAGS=--force to override, each refusal still printed).
-# After every deploy the market warm-up runs once: a stack update can reset MinCapacity and must
-# not leave the next open uncovered until the next scheduled run.
+# seconds with each fix named; on an existing stack the create-only checks are N/A and the image
+# checked is the one the service runs. It only reads, except that it creates the ECS
+# service-linked role when it is missing and waits for IAM to return it (READINESS_FLAGS= makes
+# it read-only; READINESS_FLAGS='--skip CHECK' overrides one refusal by name).
+# Then `orderbroker preflight` plans the stack update (docs/stack-updates.md): every change with
+# its path (frozen, rollout, replacement, stack-update) is printed before anything runs; it
+# refuses a frozen change, a flagged replacement (PREFLIGHT_FLAGS='--accept ID' when intended), a
+# deployment in progress and a spike window (PREFLIGHT_FLAGS=--force overrides, each refusal
+# still printed), and writes the parameter list it judged: samconfig's own values plus CostCenter
+# from the stack tags, the derived values, TagPolicyNonce (new every deploy, so the
+# Custom::TagPolicy resource runs each time), LiveTestsEnabled, and on an existing stack the
+# Pinned* values that keep the service's rollout properties where they are (ECS refuses them in a
+# stack update). sam deploy --parameter-overrides REPLACES samconfig's list (aws-sam-cli issue
+# 2380), so that whole list is passed. samconfig.toml must hold the account's values first (there
+# is no guided mode, samconfig is the one source).
+# After every deploy the market warm-up runs once (a stack update can reset MinCapacity and must
+# not leave the next open uncovered), then `orderbroker carry` rolls out what the stack update
+# could not change on the running service (task definition, network, platform version, strategy)
+# with the image digest it runs, through the same gates, alarms and watchdog as any deployment;
+# nothing to carry creates no deployment. If that rollout fails, the stack update stays and make
+# deploy exits non-zero: `orderbroker carry` (or make deploy again) retries only the rollout.
 PREFLIGHT_FLAGS ?=
 READINESS_FLAGS ?= --create-service-linked-role
+CARRY_FLAGS ?=
 # LIVE_TESTS=true creates the in-VPC load generator (LiveTestsEnabled) that `make live-test`
 # needs; every other deploy removes it (the default, false).
 LIVE_TESTS ?= false
@@ -150,16 +161,19 @@ readiness: setup
 
 deploy: setup readiness build
 	cargo build --quiet --bin orderbroker
-	$(ORDERBROKER) preflight --template template.yaml --region $(REGION) $(PREFLIGHT_FLAGS)
-	OVERRIDES="$$($(ORDERBROKER) samconfig overrides --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ) --set LiveTestsEnabled=$(LIVE_TESTS))"; \
-	$(SAM) deploy --region $(REGION) --parameter-overrides "$$OVERRIDES"
+	mkdir -p .aws-sam
+	$(ORDERBROKER) preflight --template template.yaml --region $(REGION) \
+	  --set TagPolicyNonce=$$(date -u +%Y%m%dT%H%M%SZ) --set LiveTestsEnabled=$(LIVE_TESTS) \
+	  --write-overrides .aws-sam/deploy-overrides.txt $(PREFLIGHT_FLAGS)
+	$(SAM) deploy --region $(REGION) --parameter-overrides "$$(cat .aws-sam/deploy-overrides.txt)"
 	@# The function runs one invocation at a time (reserved concurrency 1): a scheduled run in
 	@# progress throttles this one, so it is tried three times (the warm-up is idempotent).
-	for i in 1 2 3; do \
+	ok=; for i in 1 2 3; do \
 	  $(SAM) remote invoke MarketWarmupFunction --stack-name "$$($(ORDERBROKER) samconfig stack-name)" \
-	    --region $(REGION) --event-file events/market-warmup-deploy.json && exit 0; \
+	    --region $(REGION) --event-file events/market-warmup-deploy.json && { ok=1; break; }; \
 	  echo "make: warm-up invoke $$i failed; retrying in 20 s"; sleep 20; \
-	done; exit 1
+	done; [ -n "$$ok" ]
+	$(ORDERBROKER) carry --region $(REGION) $(CARRY_FLAGS)
 
 # ------------------------------------------------------------------ live tests
 # The market-hours scenarios against a DEPLOYED stack; scenarios 2 and 3 deploy new versions.

@@ -10,10 +10,16 @@
 //! - [`warm_pool`]: the standby task count N (model, hysteresis, the tracked metric);
 //!   [`warm_pool::aws`] measures starts and load and publishes N.
 //! - [`deploy`]: CodeDeploy rollouts as decisions (image reference and platform, spike windows,
-//!   Fargate quota, the derived revision, progress and outcome) and [`deploy::appspec`];
-//!   [`deploy::aws`] runs `deploy`, follows deployments by id, `rollback` and `status`.
-//! - [`preflight`]: the guard in front of a stack update (frozen resources, spike windows);
-//!   [`preflight::aws`] reads the deployed template and the live state.
+//!   Fargate quota, the derived revision, progress and outcome), [`deploy::appspec`] and
+//!   [`deploy::carry`] (what a rollout after a stack update must carry); [`deploy::aws`] runs
+//!   `deploy` and `carry`, follows deployments by id, `rollback` and `status`.
+//! - [`update`]: the update plan: every change between a deployed and a proposed translated
+//!   template, each with the one path that carries it (frozen, rollout, replacement,
+//!   stack-update) from the vendored CloudFormation schemas and the ECS/CodeDeploy rules; the
+//!   `Pinned*` values that keep the service's rollout properties out of a stack update.
+//! - [`preflight`]: the guard in front of a stack update (the plan's frozen changes and flagged
+//!   replacements, a deployment in progress, spike windows); [`preflight::aws`] reads the
+//!   deployed stack and the live state.
 //! - [`gates`]: the deployment gates: [`gates::validation`] (synthetic trades against a
 //!   listener and the verdict) and [`gates::hook`] (CodeDeploy lifecycle hooks, exactly one
 //!   status on every path).
@@ -52,6 +58,7 @@ pub mod preflight;
 pub mod readiness;
 pub mod tagging;
 pub mod timing;
+pub mod update;
 pub mod warm_pool;
 pub mod warmup;
 pub mod watchdog;

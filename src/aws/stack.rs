@@ -136,14 +136,16 @@ pub async fn require_stack(
         })
 }
 
-/// The deployed template as it was submitted (the SAM form).
+/// The deployed template: as submitted (`Original`, the SAM form) or as CloudFormation
+/// processed it (`Processed`: after the SAM transform, what its resources are).
 pub async fn deployed_template(
     cfn: &aws_sdk_cloudformation::Client,
     stack: &str,
+    stage: aws_sdk_cloudformation::types::TemplateStage,
 ) -> Result<String, StackError> {
     cfn.get_template()
         .stack_name(stack)
-        .template_stage(aws_sdk_cloudformation::types::TemplateStage::Original)
+        .template_stage(stage)
         .send()
         .await
         .aws("cloudformation:GetTemplate")?

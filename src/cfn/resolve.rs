@@ -34,7 +34,17 @@ pub enum ResolveError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parameters {
     values: BTreeMap<String, String>,
+    /// Resources CloudFormation replaces in the update being judged: their `Ref` and
+    /// `Fn::GetAtt` resolve to a marked text ([`REPLACED`] after the logical id), so a value that
+    /// refers to one differs from the same value before the update (src/update).
+    replaced: std::collections::BTreeSet<String>,
+    /// Physical ids of a deployed stack's resources: `Ref` to one of them (not replaced)
+    /// resolves to it, as in CloudFormation.
+    physical: BTreeMap<String, String>,
 }
+
+/// The mark after a replaced resource's logical id in a resolved value.
+pub const REPLACED: char = '\u{1}';
 
 const NO_VALUE: &str = "\u{0}AWS::NoValue";
 
@@ -66,7 +76,52 @@ impl Parameters {
                 }
             }
         }
-        Parameters { values }
+        Parameters {
+            values,
+            replaced: Default::default(),
+            physical: BTreeMap::new(),
+        }
+    }
+
+    /// The same values, `Ref` to a resource of `physical` resolving to its physical id.
+    pub fn with_physical(&self, physical: &BTreeMap<String, String>) -> Self {
+        Parameters {
+            physical: physical.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The same values, with `replaced` resources' references marked ([`REPLACED`]).
+    pub fn with_replaced(&self, replaced: &std::collections::BTreeSet<String>) -> Self {
+        Parameters {
+            replaced: replaced.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The same values with pseudo parameters given values (`AWS::Region`, `AWS::Partition`,
+    /// `AWS::URLSuffix`, ...); the others stay symbolic.
+    pub fn with_pseudo(&self, pseudo: &[(&str, &str)]) -> Self {
+        let mut out = self.clone();
+        for (k, v) in pseudo {
+            if k.starts_with("AWS::") {
+                out.values.insert(k.to_string(), v.to_string());
+            }
+        }
+        out
+    }
+
+    /// Every parameter value.
+    pub fn values(&self) -> &BTreeMap<String, String> {
+        &self.values
+    }
+
+    fn mark(&self, id: &str) -> String {
+        if self.replaced.contains(id) {
+            format!("{id}{REPLACED}")
+        } else {
+            id.to_string()
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -145,8 +200,14 @@ impl Parameters {
         if t.section("Parameters").get(name).is_some() {
             return Err(ResolveError::NoValue(name.to_string()));
         }
-        if name.starts_with("AWS::") || t.resource(name).is_some() {
+        if name.starts_with("AWS::") {
             return Ok(name.to_string());
+        }
+        if t.resource(name).is_some() {
+            return Ok(match self.physical.get(name) {
+                Some(id) if !self.replaced.contains(name) => id.clone(),
+                _ => self.mark(name),
+            });
         }
         Err(ResolveError::UnknownRef(name.to_string()))
     }
@@ -162,14 +223,17 @@ impl Parameters {
                 Ok(Value::String(self.name(t, name)?))
             }
             "Fn::GetAtt" => {
-                let parts: Vec<String> = match arg {
+                let mut parts: Vec<String> = match arg {
                     Value::Array(a) => a
                         .iter()
                         .map(|p| self.text(t, p, "Fn::GetAtt"))
                         .collect::<Result<_, _>>()?,
-                    Value::String(s) => vec![s.clone()],
+                    Value::String(s) => s.splitn(2, '.').map(str::to_string).collect(),
                     _ => return Err(bad("Fn::GetAtt", "not [resource, attribute]")),
                 };
+                if let Some(first) = parts.first_mut() {
+                    *first = self.mark(first);
+                }
                 Ok(Value::String(parts.join(".")))
             }
             "Fn::Sub" => self.sub(t, arg).map(Value::String),
@@ -218,6 +282,36 @@ impl Parameters {
                     self.value(t, no)
                 }
             }
+            "Fn::FindInMap" => {
+                let [map, top, second] = arg.as_array().map(Vec::as_slice).unwrap_or_default()
+                else {
+                    return Err(bad(
+                        "Fn::FindInMap",
+                        "not [map, top-level key, second-level key]",
+                    ));
+                };
+                let map = self.text(t, map, "Fn::FindInMap")?;
+                let top = self.text(t, top, "Fn::FindInMap")?;
+                let second = self.text(t, second, "Fn::FindInMap")?;
+                let found = t.section("Mappings")[&map][&top][&second].clone();
+                if found.is_null() {
+                    return Err(bad(
+                        "Fn::FindInMap",
+                        &format!("Mappings has no {map}.{top}.{second}"),
+                    ));
+                }
+                Ok(found)
+            }
+            // The encoding is CloudFormation's; the model compares the text it encodes.
+            "Fn::Base64" => Ok(Value::String(format!(
+                "Fn::Base64({})",
+                self.text(t, arg, "Fn::Base64")?
+            ))),
+            // The zones exist only in an account: the same region gives the same list.
+            "Fn::GetAZs" => Ok(Value::String(format!(
+                "Fn::GetAZs({})",
+                self.text(t, arg, "Fn::GetAZs")?
+            ))),
             other => Err(ResolveError::Unsupported(other.to_string())),
         }
     }
@@ -268,7 +362,8 @@ impl Parameters {
             } else if let Some(v) = vars.and_then(|m| m.get(name)) {
                 out.push_str(&self.text(t, v, "Fn::Sub")?);
             } else if name.contains('.') && !name.starts_with("AWS::") {
-                out.push_str(name);
+                let (id, attr) = name.split_once('.').unwrap_or((name, ""));
+                out.push_str(&format!("{}.{attr}", self.mark(id)));
             } else {
                 out.push_str(&self.name(t, name)?);
             }
@@ -425,8 +520,46 @@ Resources:
             Err(ResolveError::UnknownRef(_))
         ));
         assert!(matches!(
-            p.resolve(&t, &json!({"Fn::Base64": "x"})),
+            p.resolve(&t, &json!({"Fn::ImportValue": "x"})),
             Err(ResolveError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn physical_ids_pseudo_parameters_mappings_and_replaced_marks() {
+        let t = Template::parse(
+            r#"
+Mappings:
+  Acct: {us-east-2: {Id: "033677994240"}}
+Resources:
+  Tg: {Type: AWS::ElasticLoadBalancingV2::TargetGroup}
+  A:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      R: !Ref Tg
+      G: !GetAtt Tg.Arn
+      S: !Sub "${Tg}/${Tg.Arn}"
+      M: !FindInMap [Acct, !Ref AWS::Region, Id]
+"#,
+        )
+        .unwrap();
+        let props = t.resource("A").unwrap().properties().clone();
+        let phys = BTreeMap::from([("Tg".to_string(), "arn:tg/1".to_string())]);
+        let p = Parameters::new(&t, &[])
+            .with_pseudo(&[("AWS::Region", "us-east-2")])
+            .with_physical(&phys);
+        assert_eq!(
+            p.resolve(&t, &props).unwrap(),
+            json!({"R": "arn:tg/1", "G": "Tg.Arn", "S": "arn:tg/1/Tg.Arn", "M": "033677994240"})
+        );
+        // A replaced resource: every reference to it is marked, its physical id no longer holds.
+        let replaced = std::collections::BTreeSet::from(["Tg".to_string()]);
+        let m = p.with_replaced(&replaced);
+        let mark = REPLACED;
+        assert_eq!(
+            m.resolve(&t, &props).unwrap(),
+            json!({"R": format!("Tg{mark}"), "G": format!("Tg{mark}.Arn"),
+                   "S": format!("Tg{mark}/Tg{mark}.Arn"), "M": "033677994240"})
+        );
     }
 }

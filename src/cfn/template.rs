@@ -86,7 +86,11 @@ impl Template {
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
         crate::cfn::check_untrusted(text).map_err(TemplateError::Shape)?;
         let yaml: serde_norway::Value = serde_norway::from_str(text)?;
-        let doc = to_json(yaml)?;
+        Self::from_json(to_json(yaml)?)
+    }
+
+    /// A template already in JSON form (long-form intrinsics), e.g. a translator's output.
+    pub fn from_json(doc: Value) -> Result<Self, TemplateError> {
         let template = Template { doc };
         let resources = template
             .doc

@@ -1,7 +1,11 @@
 //! The ECS AppSpec of a CodeDeploy deployment, from the stack's outputs.
 //!
 //! It always carries the capacity-provider strategy (CodeDeploy drops the service's strategy when
-//! the AppSpec omits it) and the deployment gates (the `CodeDeployHook_*` validator functions).
+//! the AppSpec omits it), the network configuration and platform version the template sets (the
+//! Service* outputs: a stack update cannot change them on a CODE_DEPLOY service, a deployment
+//! does; CodeDeploy User Guide, AppSpec 'resources' section for Amazon ECS: "All or none of the
+//! settings under NetworkConfiguration must be specified"; without PlatformVersion "LATEST is used
+//! by default") and the deployment gates (the `CodeDeployHook_*` validator functions).
 
 use std::collections::BTreeMap;
 
@@ -91,7 +95,107 @@ struct TargetService {
 struct Properties {
     task_definition: String,
     load_balancer_info: LoadBalancerInfo,
+    platform_version: String,
+    network_configuration: NetworkConfiguration,
     capacity_provider_strategy: Vec<StrategyItem>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkConfiguration {
+    awsvpc_configuration: Network,
+}
+
+/// The service's awsvpc settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Network {
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: String,
+}
+
+/// What every deployment gives the service besides the task definition, as the template sets
+/// it (the stack outputs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    pub network: Network,
+    pub platform_version: String,
+    pub strategy: Vec<StrategyItem>,
+}
+
+fn id_list(
+    outputs: &BTreeMap<String, String>,
+    name: &'static str,
+    prefix: &str,
+) -> Result<Vec<String>, AppSpecError> {
+    let items: Vec<String> = output(outputs, name)?
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .collect();
+    match items
+        .iter()
+        .find(|s| !s.starts_with(prefix) || s.len() <= prefix.len())
+    {
+        Some(bad) => Err(AppSpecError::BadOutput {
+            name,
+            why: format!("{bad:?} is not a {prefix}... id"),
+        }),
+        None => Ok(items),
+    }
+}
+
+/// The service settings from the stack outputs (ServiceSubnetIds, ServiceSecurityGroupIds,
+/// ServiceAssignPublicIp, ServicePlatformVersion, CapacityProviderStrategy).
+pub fn service_settings(
+    outputs: &BTreeMap<String, String>,
+) -> Result<ServiceSettings, AppSpecError> {
+    let assign_public_ip = output(outputs, "ServiceAssignPublicIp")?.to_string();
+    if !matches!(assign_public_ip.as_str(), "ENABLED" | "DISABLED") {
+        return Err(AppSpecError::BadOutput {
+            name: "ServiceAssignPublicIp",
+            why: format!("{assign_public_ip:?} is neither ENABLED nor DISABLED"),
+        });
+    }
+    Ok(ServiceSettings {
+        network: Network {
+            subnets: id_list(outputs, "ServiceSubnetIds", "subnet-")?,
+            security_groups: id_list(outputs, "ServiceSecurityGroupIds", "sg-")?,
+            assign_public_ip,
+        },
+        platform_version: output(outputs, "ServicePlatformVersion")?.to_string(),
+        strategy: strategy(outputs)?,
+    })
+}
+
+fn strategy(outputs: &BTreeMap<String, String>) -> Result<Vec<StrategyItem>, AppSpecError> {
+    let strategy: Vec<StrategyItem> =
+        serde_json::from_str(output(outputs, "CapacityProviderStrategy")?).map_err(|e| {
+            AppSpecError::BadOutput {
+                name: "CapacityProviderStrategy",
+                why: e.to_string(),
+            }
+        })?;
+    if strategy.is_empty() {
+        return Err(AppSpecError::BadOutput {
+            name: "CapacityProviderStrategy",
+            why: "empty".into(),
+        });
+    }
+    // The service runs on Fargate: its strategy names only the Fargate capacity providers.
+    if let Some(other) = strategy
+        .iter()
+        .find(|s| !matches!(s.capacity_provider.as_str(), "FARGATE" | "FARGATE_SPOT"))
+    {
+        return Err(AppSpecError::BadOutput {
+            name: "CapacityProviderStrategy",
+            why: format!(
+                "{:?} is not a Fargate capacity provider (FARGATE, FARGATE_SPOT)",
+                other.capacity_provider
+            ),
+        });
+    }
+    Ok(strategy)
 }
 
 #[derive(Debug, Serialize)]
@@ -151,32 +255,8 @@ pub fn render(
             name: "ContainerPort",
             why: format!("{port_text:?} is not a port (1-65535)"),
         })?;
-    let strategy: Vec<StrategyItem> =
-        serde_json::from_str(output(outputs, "CapacityProviderStrategy")?).map_err(|e| {
-            AppSpecError::BadOutput {
-                name: "CapacityProviderStrategy",
-                why: e.to_string(),
-            }
-        })?;
-    if strategy.is_empty() {
-        return Err(AppSpecError::BadOutput {
-            name: "CapacityProviderStrategy",
-            why: "empty".into(),
-        });
-    }
-    // The service runs on Fargate: its strategy names only the Fargate capacity providers.
-    if let Some(other) = strategy
-        .iter()
-        .find(|s| !matches!(s.capacity_provider.as_str(), "FARGATE" | "FARGATE_SPOT"))
-    {
-        return Err(AppSpecError::BadOutput {
-            name: "CapacityProviderStrategy",
-            why: format!(
-                "{:?} is not a Fargate capacity provider (FARGATE, FARGATE_SPOT)",
-                other.capacity_provider
-            ),
-        });
-    }
+    let settings = service_settings(outputs)?;
+    let strategy = settings.strategy.clone();
     let spot = strategy
         .iter()
         .any(|s| s.capacity_provider == "FARGATE_SPOT" && s.weight > 0);
@@ -195,6 +275,10 @@ pub fn render(
                     load_balancer_info: LoadBalancerInfo {
                         container_name,
                         container_port,
+                    },
+                    platform_version: settings.platform_version,
+                    network_configuration: NetworkConfiguration {
+                        awsvpc_configuration: settings.network,
                     },
                     capacity_provider_strategy: strategy,
                 },

@@ -11,6 +11,7 @@
 
 pub mod appspec;
 pub mod aws;
+pub mod carry;
 pub mod image;
 pub mod progress;
 pub mod quota;
@@ -80,6 +81,9 @@ pub enum DeployError {
     /// The stack is missing, unreadable, or lacks an output.
     #[error("{0}")]
     Stack(#[from] crate::aws::stack::StackError),
+    /// The deployed stack's template, parameters or resources could not be read.
+    #[error("{0}")]
+    Read(#[from] crate::update::aws::ReadError),
     /// An AWS answer lacked what it must carry (an id, a value).
     #[error("{0}")]
     Response(String),

@@ -93,6 +93,7 @@ pub async fn run(
         None => Vec::new(),
     };
     let checks = concurrent_checks(c, needs, opts, (&deployed, &resources), progress).await;
+    // Names of --skip are checked by the caller against CHECK_NAMES.
     Ok(Report {
         account,
         region: needs.region.clone(),
@@ -123,10 +124,24 @@ async fn concurrent_checks(
         progress,
         deadline: opts.deadline,
     };
+    // An existing stack with a service: the checks that only matter for a create are N/A, and
+    // the image that matters is the one the PRIMARY task set runs.
+    let serving = deployed.as_ref().and_then(|s| {
+        crate::preflight::nothing_to_protect(&s.status, s.outputs.contains_key("ServiceName"))
+            .is_none()
+            .then(|| Names::from_stack(s).ok())
+            .flatten()
+    });
     let all = async {
         tokio::join!(
             t.bounded("ecs-service-linked-role", async {
-                vec![service_linked_role_check(c, opts).await]
+                match &serving {
+                    Some(_) => vec![crate::readiness::create_only_check(
+                        "ecs-service-linked-role",
+                        "its ECS service already uses the role",
+                    )],
+                    None => vec![service_linked_role_check(c, opts).await],
+                }
             }),
             t.bounded("lambda-concurrency", async {
                 vec![concurrency_check(c, needs, resources).await]
@@ -136,7 +151,12 @@ async fn concurrent_checks(
                 vec![quota(c, needs, deployed).await]
             }),
             t.bounded("container-image", async {
-                vec![image(needs, image_check(c, needs).await)]
+                match &serving {
+                    Some(names) => vec![crate::readiness::running_image(
+                        running_image_check(c, needs, names).await,
+                    )],
+                    None => vec![image(needs, image_check(c, needs).await)],
+                }
             }),
         )
     };
@@ -222,6 +242,21 @@ async fn quota(c: &ReadinessClients, needs: &Needs, deployed: &Option<stack::Sta
 async fn image_check(c: &ReadinessClients, needs: &Needs) -> Result<String, Unmet> {
     let arch = crate::deploy::oci_arch(&needs.cpu_architecture).map_err(|e| Unmet::of(&e))?;
     crate::deploy::aws::check_image(&c.deploy, &needs.image, arch)
+        .await
+        .map_err(|e| Unmet::of(&e))
+}
+
+/// The image the PRIMARY task set runs, by digest, exists with the platform.
+async fn running_image_check(
+    c: &ReadinessClients,
+    needs: &Needs,
+    names: &Names,
+) -> Result<String, Unmet> {
+    let arch = crate::deploy::oci_arch(&needs.cpu_architecture).map_err(|e| Unmet::of(&e))?;
+    let image = crate::deploy::aws::running_image(&c.deploy, names)
+        .await
+        .map_err(|e| Unmet::of(&e))?;
+    crate::deploy::aws::check_image(&c.deploy, &image, arch)
         .await
         .map_err(|e| Unmet::of(&e))
 }

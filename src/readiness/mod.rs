@@ -19,7 +19,13 @@
 //!   stack waits for hours (no circuit breaker with the CODE_DEPLOY controller);
 //! - the Fargate vCPU quota holds a deployment's peak (`crate::deploy::check_quota`);
 //! - the first version's image exists with the platform the parameters choose (the first create
-//!   runs no `orderbroker deploy` pre-flight);
+//!   runs no `orderbroker deploy` pre-flight); on an existing stack the image the PRIMARY task
+//!   set runs (by digest) instead, which the rollout after a stack update redeploys
+//!   (`orderbroker carry`); samconfig's ContainerImage may have expired from ECR by then;
+//! - on an existing stack the checks that only matter for a create are N/A (the ECS
+//!   service-linked role: the stack's service already uses it);
+//! - any refusal can be overridden by name (`--skip CHECK`): the check is still run and printed,
+//!   marked skipped, and no longer fails the run.
 //! - the stack name fits the hook function names (`CodeDeployHook_<stack>-test`, 64 characters).
 
 #[cfg(feature = "cli")]
@@ -78,6 +84,9 @@ pub struct Check {
     /// The exact fix (a command or a quota code) when it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// Overridden by name (`--skip`): printed, but it fails nothing.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 impl Check {
@@ -87,6 +96,7 @@ impl Check {
             status: Status::Pass,
             read: read.into(),
             fix: None,
+            skipped: false,
         }
     }
 
@@ -96,6 +106,7 @@ impl Check {
             status: Status::Fail,
             read: read.into(),
             fix: Some(fix.into()),
+            skipped: false,
         }
     }
 
@@ -105,6 +116,7 @@ impl Check {
             status: Status::NotApplicable,
             read: read.into(),
             fix: None,
+            skipped: false,
         }
     }
 
@@ -117,6 +129,7 @@ impl Check {
             fix: Some(format!(
                 "make {what} readable (the read-only actions of docs/iam.md, `readiness`, and a network path to AWS) and run it again"
             )),
+            skipped: false,
         }
     }
 }
@@ -135,22 +148,73 @@ impl Report {
     pub fn passed(&self) -> bool {
         self.checks
             .iter()
-            .all(|c| !matches!(c.status, Status::Fail | Status::Unread))
+            .all(|c| c.skipped || !matches!(c.status, Status::Fail | Status::Unread))
     }
 
-    /// Checks whose facts could not be read.
+    /// Checks whose facts could not be read (skipped ones aside).
     pub fn unread(&self) -> usize {
         self.checks
             .iter()
-            .filter(|c| c.status == Status::Unread)
+            .filter(|c| !c.skipped && c.status == Status::Unread)
             .count()
     }
 
+    /// Failed checks (skipped ones aside).
     pub fn failures(&self) -> usize {
         self.checks
             .iter()
-            .filter(|c| c.status == Status::Fail)
+            .filter(|c| !c.skipped && c.status == Status::Fail)
             .count()
+    }
+
+    /// Marks the named checks skipped (`--skip`); a name no check has is refused, naming them.
+    pub fn skip(&mut self, names: &[String]) -> Result<(), String> {
+        let known: Vec<&str> = self.checks.iter().map(|c| c.name).collect();
+        if let Some(bad) = names.iter().find(|n| !known.contains(&n.as_str())) {
+            return Err(format!(
+                "--skip {bad}: no such check (the checks: {})",
+                known.join(", ")
+            ));
+        }
+        for c in &mut self.checks {
+            if names.iter().any(|n| n == c.name) {
+                c.skipped = true;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The names of the checks, for `--skip` (checked before any AWS call).
+pub const CHECK_NAMES: [&str; 9] = [
+    "stack-name",
+    "ecs-service-linked-role",
+    "lambda-concurrency",
+    "vpc-dns",
+    "subnets",
+    "subnet-egress",
+    "vpc-endpoints",
+    "fargate-vcpu-quota",
+    "container-image",
+];
+
+/// A check that only matters for a create, on an existing stack.
+pub fn create_only_check(name: &'static str, why: &str) -> Check {
+    Check::not_applicable(name, format!("the stack exists: {why}"))
+}
+
+/// On an existing stack: the image the PRIMARY task set runs (by digest), which the rollout
+/// after a stack update redeploys.
+pub fn running_image(result: Result<String, Unmet>) -> Check {
+    const NAME: &str = "container-image";
+    match result {
+        Ok(read) => Check::pass(NAME, format!("the running image (PRIMARY task set): {read}")),
+        Err(Unmet::Unread(why)) => Check::unreadable(NAME, "the running image", why),
+        Err(Unmet::Failed(why)) => Check::fail(
+            NAME,
+            format!("the running image (PRIMARY task set): {why}"),
+            "the image the service runs is not in ECR any more (a lifecycle policy?): deploy a version that is (`orderbroker deploy --image <uri> --wait`) before the stack update, or --skip container-image when no rollout follows it",
+        ),
     }
 }
 
@@ -829,7 +893,15 @@ pub fn render(report: &Report) -> String {
         report.account, report.region, report.stack
     );
     for c in &report.checks {
-        out.push_str(&format!("{:<4} {}: {}\n", c.status, c.name, c.read));
+        let skipped = if c.skipped {
+            " (skipped by --skip)"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "{:<4} {}{skipped}: {}\n",
+            c.status, c.name, c.read
+        ));
         if let Some(f) = &c.fix {
             out.push_str(&format!("     fix: {f}\n"));
         }

@@ -48,6 +48,16 @@ fn assert_appspec_structure(yaml: &str) {
         ["ContainerName", "ContainerPort"]
     );
     assert!(lb["ContainerPort"].is_u64());
+    // "All or none of the settings under NetworkConfiguration must be specified": all.
+    let vpc = ts["Properties"]["NetworkConfiguration"]["AwsvpcConfiguration"]
+        .as_object()
+        .unwrap();
+    assert_eq!(
+        vpc.keys().collect::<Vec<_>>(),
+        ["Subnets", "SecurityGroups", "AssignPublicIp"]
+    );
+    assert!(!vpc["Subnets"].as_array().unwrap().is_empty());
+    assert!(ts["Properties"]["PlatformVersion"].is_string());
     let strategy = ts["Properties"]["CapacityProviderStrategy"]
         .as_array()
         .unwrap();

@@ -237,6 +237,16 @@ fn appspec_refuses_outputs_that_name_no_real_service() {
             "not a Fargate capacity provider",
         ),
         (
+            edit("ServiceSubnetIds", "subnet-0a,vpc-0b"),
+            td,
+            "is not a subnet-... id",
+        ),
+        (
+            edit("ServiceAssignPublicIp", "YES"),
+            td,
+            "neither ENABLED nor DISABLED",
+        ),
+        (
             outputs.clone(),
             "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker:0",
             "not a task-definition ARN",

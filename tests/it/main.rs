@@ -23,6 +23,7 @@ mod tag_enforcer;
 mod tag_enforcer_moto;
 mod template_policy;
 mod timing;
+mod update_plan;
 mod validation;
 mod warm_pool;
 mod warm_pool_handler;

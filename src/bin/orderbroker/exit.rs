@@ -32,6 +32,8 @@ pub fn code(e: &anyhow::Error) -> u8 {
             match d {
                 DeployError::Aws(_) | DeployError::Response(_) => return AWS,
                 DeployError::Stack(s) => return stack_code(s),
+                // Its cause (a StackError, an AwsError or a template) decides.
+                DeployError::Read(_) => continue,
                 DeployError::NotEcrImage(_) | DeployError::Input(_) => return INPUT,
                 _ => return REFUSED,
             }

@@ -69,7 +69,9 @@ fn bound(c: &Command, deadline: std::time::Duration) -> Option<std::time::Durati
         Command::Status(_) | Command::Preflight(_) | Command::Appspec(_) | Command::WarmPool(_) => {
             Some(deadline)
         }
+        Command::UpdatePlan(a) if a.reads_stack() => Some(deadline),
         Command::Deploy(a) => Some(deadline + a.follow_bound()),
+        Command::Carry(a) => Some(deadline + a.follow_bound()),
         Command::Rollback(a) => Some(deadline + a.follow_bound()),
         _ => None,
     }
@@ -117,6 +119,12 @@ enum Command {
     /// rollback) to the end. Exit 0 = succeeded (or created, without --wait); 1 = refused,
     /// failed or rolled back; 2 = bad input; 3 = AWS error; 4 = gave up waiting (docs/cli.md)
     Deploy(deploy::DeployArgs),
+    /// After a stack update: roll out what it could not change on the running service (the
+    /// template's task definition, network configuration, platform version, strategy) with the
+    /// image digest the PRIMARY task set runs, like any deployment (gates, alarms, watchdog,
+    /// spike windows); nothing to carry creates no deployment. Exit 0 carried or nothing to do,
+    /// 1 refused, failed or rolled back, 2 bad input, 3 AWS error, 4 gave up waiting
+    Carry(carry::CarryArgs),
     /// Stop the named (or the in-progress) deployment with automatic rollback and wait until the
     /// previous version serves all production traffic
     Rollback(rollback::RollbackArgs),
@@ -152,6 +160,10 @@ enum Command {
     /// for the ALB scheme and parameters given; offline (exit 1 on a closed path or an
     /// unexpected source)
     Network(network::NetworkArgs),
+    /// Every change between the deployed and the proposed template, each with the path that
+    /// carries it on a running platform: frozen, rollout, replacement or stack-update, with its
+    /// source and cause (exit 1 when anything is frozen or a flagged replacement)
+    UpdatePlan(update_plan::UpdatePlanArgs),
 }
 
 #[tokio::main]
@@ -193,6 +205,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(a) => plan::run(a),
         Command::Appspec(a) => appspec::run(a).await,
         Command::Deploy(a) => deploy::run(a).await,
+        Command::Carry(a) => carry::run(a).await,
         Command::Rollback(a) => rollback::run(a).await,
         Command::Status(a) => status::run(a).await,
         Command::Preflight(a) => preflight::run(a).await,
@@ -203,6 +216,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Tags(c) => tags::run(c),
         Command::Alarms(a) => alarms::run(a),
         Command::Network(a) => network::run(a),
+        Command::UpdatePlan(a) => update_plan::run(a).await,
     }
 }
 

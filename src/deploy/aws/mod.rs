@@ -20,7 +20,7 @@ use std::time::Duration;
 pub use follow::{follow, snapshot};
 pub use image::check_image;
 pub use rollback::{rollback, RolledBack};
-pub use rollout::{deploy, quota_check, DeployRequest, Deployed};
+pub use rollout::{carry, deploy, quota_check, running_image, Carried, DeployRequest, Deployed};
 pub use status::status;
 
 use crate::aws::stack::Stack;

@@ -1,5 +1,7 @@
-//! `deploy`: pre-flight (image, no deployment in progress, spike window, Fargate quota), then
-//! register the derived revision, create the deployment and, with `wait`, follow it.
+//! `deploy` and `carry`: pre-flight (image, no deployment in progress, spike window, Fargate
+//! quota), then register the derived revision (the image on the stack's task definition),
+//! create the deployment and, with `wait`, follow it. `carry` first reads what the PRIMARY task
+//! set runs and deploys its image digest only when the stack's settings differ from it.
 
 use std::time::Duration;
 
@@ -141,11 +143,225 @@ pub struct Deployed {
     pub outcome: Option<Outcome>,
 }
 
-/// Pre-flight, register, create, and (with `wait`) follow.
+/// Pre-flight, register, create, and (with `wait`) follow: `req.image` with the settings of the
+/// stack's task definition (the template's: the TaskDefinitionArn output), so every rollout
+/// also carries what the last stack update changed there.
 pub async fn deploy(
     c: &Clients,
     stack: &Stack,
     req: &DeployRequest,
+    out: &mut dyn Progress,
+) -> Result<Deployed, DeployError> {
+    let description = format!("orderbroker deploy {}", req.image);
+    // Boxed: the whole rollout future is large (a debug build's 2 MiB test threads overflow).
+    Box::pin(roll_out(c, stack, req, &req.image, &description, out)).await
+}
+
+/// What `carry` found and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Carried {
+    /// The running image, by digest (empty when nothing had to be carried).
+    pub image: String,
+    /// What differs between the PRIMARY task set and the stack's settings.
+    pub differences: Vec<String>,
+    /// The deployment that carries them; `None` when nothing differs.
+    pub deployed: Option<Deployed>,
+}
+
+/// `carry`: the stack's settings (its TaskDefinition revision, network configuration, platform
+/// version, capacity-provider strategy) rolled out with the image digest the PRIMARY task set
+/// runs, through the same pre-flight, gates, alarms and watchdog as any deployment; nothing is
+/// created when the PRIMARY task set already runs them (src/deploy/carry.rs).
+pub async fn carry(
+    c: &Clients,
+    stack: &Stack,
+    req: &DeployRequest,
+    out: &mut dyn Progress,
+) -> Result<Carried, DeployError> {
+    use crate::deploy::carry::{differences, RunningSettings};
+    let names = Names::from_stack(stack)?;
+    if let Some((id, status)) = active_deployment(&c.codedeploy, &names).await? {
+        return Err(DeployError::InProgress {
+            id,
+            status,
+            group: names.group.clone(),
+        });
+    }
+    let svc = service_state(&c.ecs, &names).await?;
+    let primary = svc
+        .task_sets()
+        .iter()
+        .find(|t| t.status() == Some("PRIMARY"))
+        .cloned()
+        .ok_or_else(|| {
+            DeployError::Input(format!(
+                "service {} has no PRIMARY task set: nothing runs to carry settings to",
+                names.service
+            ))
+        })?;
+    let running_arn = primary
+        .task_definition()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| DeployError::Response("the PRIMARY task set has no task definition".into()))?
+        .to_string();
+    let (running_td, _) = describe(&c.ecs, &running_arn).await?;
+    let (wanted_td, _) = describe(&c.ecs, stack.output("TaskDefinitionArn")?).await?;
+    let wanted =
+        appspec::service_settings(&stack.outputs).map_err(|e| DeployError::Input(e.to_string()))?;
+    let diff = differences(
+        &running_td,
+        &RunningSettings::of(&primary),
+        &wanted_td,
+        &wanted,
+        &names.container,
+    );
+    if diff.is_empty() {
+        out.line(&format!(
+            "carry: the PRIMARY task set ({running_arn}) already runs the stack's settings: no deployment"
+        ));
+        return Ok(Carried {
+            image: String::new(),
+            differences: diff,
+            deployed: None,
+        });
+    }
+    let image = pinned_running_image(c, &names, &running_td, &running_arn).await?;
+    for d in &diff {
+        out.line(&format!("carry: {d}"));
+    }
+    let description =
+        format!("orderbroker carry: the stack's settings with the running image {image}");
+    // Boxed: the whole rollout future is large (a debug build's 2 MiB test threads overflow).
+    let deployed = Box::pin(roll_out(c, stack, req, &image, &description, out)).await?;
+    Ok(Carried {
+        image,
+        differences: diff,
+        deployed: Some(deployed),
+    })
+}
+
+/// The image the PRIMARY task set runs, pinned to the digest its tasks report
+/// (`<registry>/<repository>@sha256:...`).
+pub async fn running_image(c: &Clients, names: &Names) -> Result<String, DeployError> {
+    let svc = service_state(&c.ecs, names).await?;
+    let arn = primary_task_set(&svc)
+        .map(|(td, _)| td)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            DeployError::Input(format!("service {} has no PRIMARY task set", names.service))
+        })?;
+    let (td, _) = describe(&c.ecs, &arn).await?;
+    pinned_running_image(c, names, &td, &arn).await
+}
+
+async fn pinned_running_image(
+    c: &Clients,
+    names: &Names,
+    td: &aws_sdk_ecs::types::TaskDefinition,
+    td_arn: &str,
+) -> Result<String, DeployError> {
+    use crate::deploy::carry::{digest_image, one_digest};
+    let uri = td
+        .container_definitions()
+        .iter()
+        .find(|d| d.name() == Some(names.container.as_str()))
+        .and_then(|d| d.image())
+        .ok_or_else(|| DeployError::TaskDefinition {
+            arn: td_arn.to_string(),
+            why: format!("no container {} with an image", names.container),
+        })?;
+    let digests = running_digests(c, names, td, td_arn).await?;
+    digest_image(uri, &one_digest(&digests)?)
+}
+
+/// The image digests the PRIMARY task set's running tasks report for the service container:
+/// its family's RUNNING tasks (ListTasks by family, the SDK's paginator), those of its revision.
+async fn running_digests(
+    c: &Clients,
+    names: &Names,
+    td: &aws_sdk_ecs::types::TaskDefinition,
+    td_arn: &str,
+) -> Result<Vec<(String, Option<String>)>, DeployError> {
+    let family = td
+        .family()
+        .ok_or_else(|| DeployError::Response(format!("{td_arn} has no family")))?;
+    let mut pages = c
+        .ecs
+        .list_tasks()
+        .cluster(&names.cluster)
+        .family(family)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .into_paginator()
+        .send();
+    let mut arns = Vec::new();
+    while let Some(page) = pages.next().await {
+        arns.extend(page.aws("ecs:ListTasks")?.task_arns().iter().cloned());
+    }
+    let mut out = Vec::new();
+    // DescribeTasks takes at most 100 tasks (ECS API Reference, DescribeTasks).
+    for chunk in arns.chunks(100) {
+        let described = c
+            .ecs
+            .describe_tasks()
+            .cluster(&names.cluster)
+            .set_tasks(Some(chunk.to_vec()))
+            .send()
+            .await
+            .aws("ecs:DescribeTasks")?;
+        for t in described.tasks() {
+            if t.task_definition_arn() != Some(td_arn) || t.last_status() != Some("RUNNING") {
+                continue;
+            }
+            let digest = t
+                .containers()
+                .iter()
+                .find(|x| x.name() == Some(names.container.as_str()))
+                .and_then(|x| x.image_digest())
+                .map(str::to_string);
+            out.push((t.task_arn().unwrap_or_default().to_string(), digest));
+        }
+    }
+    if out.is_empty() {
+        return Err(DeployError::Response(format!(
+            "no RUNNING task of {td_arn} in cluster {}: the running image cannot be read",
+            names.cluster
+        )));
+    }
+    Ok(out)
+}
+
+async fn describe(
+    ecs: &aws_sdk_ecs::Client,
+    arn: &str,
+) -> Result<
+    (
+        aws_sdk_ecs::types::TaskDefinition,
+        Vec<aws_sdk_ecs::types::Tag>,
+    ),
+    DeployError,
+> {
+    let described = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
+        .send()
+        .await
+        .aws("ecs:DescribeTaskDefinition")?;
+    let td = described
+        .task_definition()
+        .cloned()
+        .ok_or_else(|| DeployError::Response("DescribeTaskDefinition returned nothing".into()))?;
+    Ok((td, described.tags().to_vec()))
+}
+
+/// The pre-flight, the derived revision (`image` on the stack's task definition), the
+/// deployment and, with `wait`, following it.
+async fn roll_out(
+    c: &Clients,
+    stack: &Stack,
+    req: &DeployRequest,
+    image: &str,
+    description: &str,
     out: &mut dyn Progress,
 ) -> Result<Deployed, DeployError> {
     let names = Names::from_stack(stack)?;
@@ -162,7 +378,7 @@ pub async fn deploy(
     // Pre-flight: nothing is written before all of these pass.
     out.line(&format!(
         "pre-flight: {}",
-        check_image(c, &req.image, &arch).await?
+        check_image(c, image, &arch).await?
     ));
     if let Some((id, status)) = active_deployment(&c.codedeploy, &names).await? {
         return Err(DeployError::InProgress {
@@ -189,29 +405,15 @@ pub async fn deploy(
         None => out.line("pre-flight: outside the spike windows"),
     }
     let svc = service_state(&c.ecs, &names).await?;
-    let current_arn = primary_task_set(&svc)
-        .map(|(td, _)| td)
-        .filter(|t| !t.is_empty())
-        .or_else(|| svc.task_definition().map(str::to_string))
-        .ok_or_else(|| DeployError::Input("the service has no task definition".into()))?;
-    let described = c
-        .ecs
-        .describe_task_definition()
-        .task_definition(&current_arn)
-        .include(aws_sdk_ecs::types::TaskDefinitionField::Tags)
-        .send()
-        .await
-        .aws("ecs:DescribeTaskDefinition")?;
-    let current = described
-        .task_definition()
-        .cloned()
-        .ok_or_else(|| DeployError::Response("DescribeTaskDefinition returned nothing".into()))?;
+    // The template's settings: the stack's TaskDefinition revision (a stack update registers a
+    // new one with every change; the service keeps running its own until this deployment).
+    let base_arn = stack.output("TaskDefinitionArn")?.to_string();
+    let (base, tags) = describe(&c.ecs, &base_arn).await?;
     let vcpu =
-        current
-            .cpu()
+        base.cpu()
             .and_then(deploy::task_vcpu)
             .ok_or_else(|| DeployError::TaskDefinition {
-                arn: current_arn.clone(),
+                arn: base_arn.clone(),
                 why: "no task-level cpu".into(),
             })?;
     let running_now = u32::try_from(svc.desired_count()).unwrap_or(0);
@@ -233,12 +435,13 @@ pub async fn deploy(
         Err(e) if req.force => out.line(&format!("pre-flight: --force: deploying despite: {e}")),
         Err(e) => return Err(e),
     }
+    let running = primary_task_set(&svc).map(|(td, _)| td).unwrap_or_default();
 
     // Register the derived revision.
-    let next = derive_task_definition(&current, &names.container, &req.image, &arch)?;
-    let registered = register(&c.ecs, &next, described.tags()).await?;
+    let next = derive_task_definition(&base, &names.container, image, &arch)?;
+    let registered = register(&c.ecs, &next, &tags).await?;
     out.line(&format!(
-        "registered {registered} (from {current_arn}: image of {} and CPU architecture {arch}; nothing else changed)",
+        "registered {registered} (the stack's {base_arn} with image {image} for {} and CPU architecture {arch}; the service runs {running})",
         names.container
     ));
     let appspec = appspec::render(&stack.outputs, &registered, &arch)
@@ -249,7 +452,7 @@ pub async fn deploy(
         .create_deployment()
         .application_name(&names.application)
         .deployment_group_name(&names.group)
-        .description(format!("orderbroker deploy {}", req.image))
+        .description(description)
         .revision(
             aws_sdk_codedeploy::types::RevisionLocation::builder()
                 .revision_type(aws_sdk_codedeploy::types::RevisionLocationType::AppSpecContent)

@@ -2,6 +2,7 @@
 //! pre-flight refusals write nothing; a good run registers exactly the derived revision, creates
 //! one deployment with the full AppSpec, and follows it by id (and its rollback by id).
 
+mod carry;
 mod rollback;
 mod rollout;
 mod status;
@@ -23,7 +24,7 @@ use aws_smithy_types::DateTime as SmithyTime;
 use chrono::{DateTime, Utc};
 use orderbroker::aws::stack::Stack;
 use orderbroker::calendar::Calendar;
-use orderbroker::deploy::aws::{deploy, rollback, Clients, DeployRequest, Lines};
+use orderbroker::deploy::aws::{carry, deploy, rollback, Clients, DeployRequest, Lines};
 use orderbroker::deploy::{DeployError, Outcome};
 use orderbroker::warmup::Settings;
 
@@ -51,9 +52,15 @@ pub(super) fn stack() -> Stack {
     }
 }
 
+/// The digest the running tasks report.
+pub(super) const DIGEST: &str =
+    "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945";
 pub(super) const IMAGE: &str = "111122223333.dkr.ecr.us-east-2.amazonaws.com/orderbroker:1.4.2";
 pub(super) const CURRENT_TD: &str =
     "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker-TaskDefinition-Xy12:7";
+/// The stack's own revision (its TaskDefinitionArn output): the template's settings.
+pub(super) const STACK_TD: &str =
+    "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker-TaskDefinition-Xy12:1";
 pub(super) const NEW_TD: &str =
     "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker-TaskDefinition-Xy12:8";
 pub(super) const APP: &str = "orderbroker-CodeDeployApplication-1A2B3C4D5E6F";
@@ -79,7 +86,26 @@ pub(super) fn index_manifest(archs: &[&str]) -> String {
         .to_string()
 }
 
-/// The current revision, as DescribeTaskDefinition returns it.
+/// The stack's revision (template.yaml's settings: StopTimeout 30, the idle timeout above the
+/// ALB's) with samconfig's first image, as DescribeTaskDefinition returns it.
+pub(super) fn stack_task_definition() -> ecs::types::TaskDefinition {
+    let mut td = current_task_definition();
+    td.task_definition_arn = Some(STACK_TD.into());
+    td.revision = 1;
+    let defs = td.container_definitions.get_or_insert_with(Vec::new);
+    defs[0].image = Some("111122223333.dkr.ecr.us-east-2.amazonaws.com/orderbroker:1.0.0".into());
+    defs[0].stop_timeout = Some(30);
+    defs[0].environment.get_or_insert_with(Vec::new).push(
+        ecs::types::KeyValuePair::builder()
+            .name("HTTP_IDLE_TIMEOUT_SECONDS")
+            .value("75")
+            .build(),
+    );
+    td
+}
+
+/// The current revision (the one the PRIMARY task set runs, registered by an earlier
+/// deployment), as DescribeTaskDefinition returns it.
 pub(super) fn current_task_definition() -> ecs::types::TaskDefinition {
     use ecs::types::*;
     TaskDefinition::builder()

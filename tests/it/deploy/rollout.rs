@@ -16,48 +16,42 @@ async fn a_good_deployment_registers_the_derived_revision_and_follows_it_to_succ
         })
     );
 
-    // Exactly one revision, equal to the current one but for the image and the architecture.
+    // Exactly one revision: the stack's (the template's settings) with the image and the
+    // architecture, whatever the revision the service ran before.
     let reg = calls.registered.lock().unwrap();
     assert_eq!(reg.len(), 1);
-    let cur = current_task_definition();
+    let base = stack_task_definition();
     let r = &reg[0];
-    assert_eq!(r.family(), cur.family());
-    assert_eq!(r.task_role_arn(), cur.task_role_arn());
-    assert_eq!(r.execution_role_arn(), cur.execution_role_arn());
-    assert_eq!(r.network_mode(), cur.network_mode());
+    assert_eq!(r.family(), base.family());
+    assert_eq!(r.task_role_arn(), base.task_role_arn());
+    assert_eq!(r.execution_role_arn(), base.execution_role_arn());
+    assert_eq!(r.network_mode(), base.network_mode());
     assert_eq!(r.cpu(), Some("2048"));
     assert_eq!(r.memory(), Some("4096"));
-    assert_eq!(r.volumes(), cur.volumes());
-    assert_eq!(r.requires_compatibilities(), cur.requires_compatibilities());
+    assert_eq!(r.volumes(), base.volumes());
+    assert_eq!(
+        r.requires_compatibilities(),
+        base.requires_compatibilities()
+    );
     assert_eq!(
         r.runtime_platform(),
-        cur.runtime_platform(),
+        base.runtime_platform(),
         "ARM64 stays ARM64"
     );
     assert_eq!(r.tags().len(), 1, "the revision keeps the tags");
     let defs = r.container_definitions();
     assert_eq!(defs.len(), 2);
     assert_eq!(defs[0].image(), Some(IMAGE));
-    let mut expected = cur.container_definitions()[0].clone();
+    let mut expected = base.container_definitions()[0].clone();
     expected.image = Some(IMAGE.into());
-    // ... and the application requirements every revision carries (idle timeout above the
-    // ALB's, StopTimeout), whatever the revision it was derived from.
-    let env = expected.environment.get_or_insert_with(Vec::new);
-    env.retain(|kv| kv.name() != Some("HTTP_IDLE_TIMEOUT_SECONDS"));
-    env.push(
-        aws_sdk_ecs::types::KeyValuePair::builder()
-            .name("HTTP_IDLE_TIMEOUT_SECONDS")
-            .value("75")
-            .build(),
-    );
-    expected.stop_timeout = Some(30);
     assert_eq!(
         defs[0], expected,
-        "only the image and the application requirements of the service container changed"
+        "only the image of the service container changed: the template's StopTimeout and idle timeout come with it"
     );
+    assert_eq!(defs[0].stop_timeout(), Some(30));
     assert_eq!(
         defs[1],
-        cur.container_definitions()[1],
+        base.container_definitions()[1],
         "sidecars untouched"
     );
 
@@ -80,6 +74,11 @@ async fn a_good_deployment_registers_the_derived_revision_and_follows_it_to_succ
         .unwrap();
     assert!(appspec.contains(NEW_TD));
     assert!(appspec.contains("CapacityProvider: FARGATE"));
+    // The template's network settings and platform version ride with every deployment.
+    assert!(appspec.contains("subnet-0a1b2c3d4e5f60002"), "{appspec}");
+    assert!(appspec.contains("sg-0a1b2c3d4e5f60010"), "{appspec}");
+    assert!(appspec.contains("AssignPublicIp: DISABLED"), "{appspec}");
+    assert!(appspec.contains("PlatformVersion: LATEST"), "{appspec}");
     assert!(appspec.contains("AfterAllowTestTraffic: CodeDeployHook_orderbroker-test"));
 
     // Followed by id until it succeeded, with lifecycle events and traffic shown.

@@ -155,18 +155,24 @@ fn status_shows_the_deployment_task_sets_bounds_and_the_next_warm_up_action() {
 async fn preflight_reads_which_target_group_serves_production_and_the_deployed_template() {
     let calls = Calls::default();
     let c = clients(World::default(), &calls);
-    let live = orderbroker::preflight::aws::live_state(&c, &stack())
+    let mut notes = Vec::new();
+    let d = orderbroker::preflight::aws::read_deployed(&c, "orderbroker", &mut |n| notes.push(n))
         .await
-        .unwrap();
-    assert_eq!(live.production_target_group.as_deref(), Some("arn:tg/blue"));
-    assert_eq!(live.service_task_definition.as_deref(), Some(CURRENT_TD));
-    assert_eq!(live.physical["BlueTargetGroup"], "arn:tg/blue");
-    assert_eq!(live.physical["TaskDefinition"], "arn:td:1");
-    let body = orderbroker::aws::stack::deployed_template(&c.cloudformation, "orderbroker")
-        .await
-        .unwrap();
-    assert!(orderbroker::cfn::template::Template::parse(&body)
         .unwrap()
-        .resource("X")
-        .is_some());
+        .expect("a deployed stack with a service");
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(
+        d.live.production_target_group.as_deref(),
+        Some("arn:tg/blue")
+    );
+    assert_eq!(d.live.service_task_definition.as_deref(), Some(CURRENT_TD));
+    assert_eq!(d.in_progress, None);
+    // The processed template (what CloudFormation runs), parameters and physical ids.
+    assert_eq!(d.stack.physical["BlueTargetGroup"], "arn:tg/blue");
+    assert_eq!(d.stack.physical["TaskDefinition"], "arn:td:1");
+    assert!(d.stack.template.resource("X").is_some());
+    assert_eq!(
+        d.stack.stack.parameters["MaxTasks"],
+        stack().parameters["MaxTasks"]
+    );
 }

@@ -23,6 +23,13 @@ pub(super) struct World {
     /// Task definition of the PRIMARY task set, per DescribeServices call (the last repeats).
     pub(super) primary: Vec<&'static str>,
     pub(super) config_url: Option<String>,
+    /// What CURRENT_TD (the PRIMARY task set's revision) describes as (default:
+    /// `current_task_definition()`).
+    pub(super) running_td: Option<ecs::types::TaskDefinition>,
+    /// The image digest each RUNNING task of CURRENT_TD reports for the service container.
+    pub(super) digests: Vec<Option<&'static str>>,
+    /// The PRIMARY task set's capacity-provider base (the stack's output says 3).
+    pub(super) running_base: i32,
 }
 
 impl Default for World {
@@ -47,6 +54,9 @@ impl Default for World {
             firing: Vec::new(),
             primary: vec![CURRENT_TD],
             config_url: None,
+            running_td: None,
+            digests: vec![Some(DIGEST), Some(DIGEST)],
+            running_base: 3,
         }
     }
 }
@@ -267,6 +277,9 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
 
     let desired = w.desired;
     let primary = w.primary.clone();
+    let running_td = w.running_td.clone();
+    let running_base = w.running_base;
+    let digests = w.digests.clone();
     let svc_calls: Arc<Mutex<usize>> = Arc::default();
     let registered = calls.registered.clone();
     let ecs_rules = vec![
@@ -293,6 +306,33 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
                                             .target_group_arn("arn:tg/blue")
                                             .build(),
                                     )
+                                    // What the stack's Service* outputs say, as ECS reports
+                                    // a task set created from them.
+                                    .network_configuration(
+                                        ecs::types::NetworkConfiguration::builder()
+                                            .awsvpc_configuration(
+                                                ecs::types::AwsVpcConfiguration::builder()
+                                                    .subnets("subnet-0a1b2c3d4e5f60003")
+                                                    .subnets("subnet-0a1b2c3d4e5f60001")
+                                                    .subnets("subnet-0a1b2c3d4e5f60002")
+                                                    .security_groups("sg-0a1b2c3d4e5f60010")
+                                                    .assign_public_ip(
+                                                        ecs::types::AssignPublicIp::Disabled,
+                                                    )
+                                                    .build()
+                                                    .unwrap(),
+                                            )
+                                            .build(),
+                                    )
+                                    .platform_version("1.4.0")
+                                    .capacity_provider_strategy(
+                                        ecs::types::CapacityProviderStrategyItem::builder()
+                                            .capacity_provider("FARGATE")
+                                            .base(running_base)
+                                            .weight(1)
+                                            .build()
+                                            .unwrap(),
+                                    )
                                     .build(),
                             )
                             .build(),
@@ -301,12 +341,17 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
             }),
         mock!(ecs::Client::describe_task_definition)
             .match_requests(|r| {
-                r.task_definition() == Some(CURRENT_TD)
+                matches!(r.task_definition(), Some(CURRENT_TD) | Some(STACK_TD))
                     && r.include() == [ecs::types::TaskDefinitionField::Tags]
             })
-            .then_output(|| {
+            .then_compute_output(move |r| {
+                let td = match (r.task_definition(), &running_td) {
+                    (Some(STACK_TD), _) => stack_task_definition(),
+                    (_, Some(td)) => td.clone(),
+                    _ => current_task_definition(),
+                };
                 ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput::builder()
-                    .task_definition(current_task_definition())
+                    .task_definition(td)
                     .tags(
                         ecs::types::Tag::builder()
                             .key("Project")
@@ -315,6 +360,42 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
                     )
                     .build()
             }),
+        mock!(ecs::Client::list_tasks)
+            .match_requests(|r| {
+                r.family() == Some("orderbroker-TaskDefinition-Xy12")
+                    && r.desired_status() == Some(&ecs::types::DesiredStatus::Running)
+            })
+            .then_compute_output({
+                let n = digests.len();
+                move |_| {
+                    ecs::operation::list_tasks::ListTasksOutput::builder()
+                        .set_task_arns(Some((0..n).map(|i| format!("arn:task/{i}")).collect()))
+                        .build()
+                }
+            }),
+        mock!(ecs::Client::describe_tasks).then_compute_output(move |r| {
+            let tasks = r
+                .tasks()
+                .iter()
+                .map(|arn| {
+                    let i: usize = arn.rsplit('/').next().unwrap().parse().unwrap();
+                    ecs::types::Task::builder()
+                        .task_arn(arn)
+                        .task_definition_arn(CURRENT_TD)
+                        .last_status("RUNNING")
+                        .containers(
+                            ecs::types::Container::builder()
+                                .name("orderbroker")
+                                .set_image_digest(digests[i].map(str::to_string))
+                                .build(),
+                        )
+                        .build()
+                })
+                .collect();
+            ecs::operation::describe_tasks::DescribeTasksOutput::builder()
+                .set_tasks(Some(tasks))
+                .build()
+        }),
         mock!(ecs::Client::register_task_definition).then_compute_output(move |r| {
             registered.lock().unwrap().push(r.clone());
             ecs::operation::register_task_definition::RegisterTaskDefinitionOutput::builder()
@@ -427,10 +508,46 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
                     .build()
             }),
         mock!(cfn::Client::get_template)
-            .match_requests(|r| r.template_stage() == Some(&cfn::types::TemplateStage::Original))
+            .match_requests(|r| r.template_stage() == Some(&cfn::types::TemplateStage::Processed))
             .then_output(|| {
                 cfn::operation::get_template::GetTemplateOutput::builder()
-                    .template_body("Resources:\n  X:\n    Type: AWS::SNS::Topic\n")
+                    .template_body("{\"Resources\": {\"X\": {\"Type\": \"AWS::SNS::Topic\"}}}")
+                    .build()
+            }),
+        mock!(cfn::Client::describe_stacks)
+            .match_requests(|r| r.stack_name() == Some("orderbroker"))
+            .then_output(|| {
+                let s = stack();
+                cfn::operation::describe_stacks::DescribeStacksOutput::builder()
+                    .stacks(
+                        cfn::types::Stack::builder()
+                            .stack_name("orderbroker")
+                            .stack_status(cfn::types::StackStatus::UpdateComplete)
+                            .creation_time(SmithyTime::from_secs(0))
+                            .set_outputs(Some(
+                                s.outputs
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        cfn::types::Output::builder()
+                                            .output_key(k)
+                                            .output_value(v)
+                                            .build()
+                                    })
+                                    .collect(),
+                            ))
+                            .set_parameters(Some(
+                                s.parameters
+                                    .iter()
+                                    .map(|(k, v)| {
+                                        cfn::types::Parameter::builder()
+                                            .parameter_key(k)
+                                            .parameter_value(v)
+                                            .build()
+                                    })
+                                    .collect(),
+                            ))
+                            .build(),
+                    )
                     .build()
             }),
     ];

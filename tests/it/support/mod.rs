@@ -293,3 +293,28 @@ pub fn plan_cli(args: &[&str], file: &Path) -> std::process::Output {
         .output()
         .unwrap()
 }
+
+/// A SAM template's text as CloudFormation receives it (scripts/sam-translate.py in
+/// .venv/tools, which `make test` installs first), translated once per distinct text.
+pub fn translated(text: &str) -> orderbroker::cfn::template::Template {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static CACHE: OnceLock<Mutex<HashMap<String, orderbroker::cfn::template::Template>>> =
+        OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(t) = cache.lock().unwrap().get(text) {
+        return t.clone();
+    }
+    let raw = orderbroker::cfn::template::Template::parse(text).unwrap();
+    let t = orderbroker::update::translate::translate_all(vec![raw], Duration::from_secs(120))
+        .expect("the SAM translator (make setup installs it in .venv/tools)")
+        .pop()
+        .unwrap();
+    cache.lock().unwrap().insert(text.to_string(), t.clone());
+    t
+}
+
+/// template.yaml's text.
+pub fn template_text() -> String {
+    std::fs::read_to_string(root().join("template.yaml")).unwrap()
+}

@@ -24,14 +24,14 @@ fn service_is_codedeploy_controlled_after_both_listeners_without_desired_count()
     assert_eq!(s.prop("PropagateTags"), Some(&json!("SERVICE")));
     assert_eq!(s.prop("EnableECSManagedTags"), Some(&json!(true)));
     assert_eq!(
-        s.prop("NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp"),
-        Some(&json!("DISABLED"))
+        created(
+            &s,
+            "NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp"
+        ),
+        Some(json!("DISABLED"))
     );
-    let subnets = s
-        .prop("NetworkConfiguration.AwsvpcConfiguration.Subnets")
-        .unwrap()
-        .as_array()
-        .unwrap();
+    let subnets = created(&s, "NetworkConfiguration.AwsvpcConfiguration.Subnets").unwrap();
+    let subnets = subnets.as_array().unwrap();
     assert_eq!(subnets.len(), 3, "three AZs");
     let min = param(&t, "MinTasks")["MinValue"].as_u64().unwrap();
     assert!(min >= subnets.len() as u64, "at least one task per AZ");
@@ -188,4 +188,84 @@ fn the_alb_wide_5xx_alarm_pages_but_never_rolls_a_deployment_back() {
         elb.prop("AlarmActions"),
         Some(&json!([r#ref("AlarmTopic")]))
     );
+}
+
+#[test]
+fn every_rollout_property_of_the_service_is_pinned_on_a_stack_update() {
+    // ECS refuses them in UpdateService for CODE_DEPLOY: on a stack update make deploy passes
+    // the Pinned* values (what the stack already gives the service); src/update/pins.rs.
+    let t = template();
+    let s = service(&t);
+    let pins: BTreeSet<&str> = orderbroker::update::pins::PIN_PARAMETERS
+        .into_iter()
+        .collect();
+    for path in [
+        "TaskDefinition",
+        "CapacityProviderStrategy",
+        "PlatformVersion",
+        "NetworkConfiguration.AwsvpcConfiguration.AssignPublicIp",
+        "NetworkConfiguration.AwsvpcConfiguration.Subnets",
+        "NetworkConfiguration.AwsvpcConfiguration.SecurityGroups",
+        "LoadBalancers.0.ContainerName",
+        "LoadBalancers.0.ContainerPort",
+    ] {
+        let v = s.prop(path).unwrap_or_else(|| panic!("Service.{path}"));
+        let branches = v["Fn::If"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {v}"));
+        assert_eq!(branches[0], "ServicePinned", "{path}");
+        let refs = orderbroker::cfn::template::references(&branches[1]);
+        assert!(!refs.is_empty(), "{path}");
+        for r in refs {
+            assert!(pins.contains(r.as_str()), "{path}'s pinned branch uses {r}");
+        }
+    }
+    for p in pins {
+        // Empty unless make deploy sets it (AssignPublicIp: a value cfn-lint accepts).
+        let default = if p == "PinnedAssignPublicIp" {
+            "DISABLED"
+        } else {
+            ""
+        };
+        assert_eq!(param(&t, p)["Default"], default, "{p}");
+    }
+    assert_eq!(
+        t.section("Conditions")["ServicePinned"],
+        json!({"Fn::Not": [{"Fn::Equals": [{"Ref": "PinnedTaskDefinitionArn"}, ""]}]})
+    );
+    // The revision the service may still run stays ACTIVE when a stack update replaces it.
+    let td = only(&t, "AWS::ECS::TaskDefinition");
+    assert_eq!(td.body["UpdateReplacePolicy"], "Retain");
+}
+
+#[test]
+fn the_service_outputs_every_appspec_repeats_are_the_created_values() {
+    // A rollout carries the template's settings from these outputs: they must be the values
+    // the service is created with (the unpinned branch).
+    let t = template();
+    let s = service(&t);
+    let out = |k: &str| t.section("Outputs")[k]["Value"].clone();
+    let vpc = created(&s, "NetworkConfiguration.AwsvpcConfiguration").unwrap();
+    assert_eq!(
+        out("ServiceSubnetIds"),
+        json!({"Fn::Join": [",", vpc["Subnets"]]})
+    );
+    assert_eq!(
+        out("ServiceSecurityGroupIds"),
+        json!({"Fn::Join": [",", vpc["SecurityGroups"]]})
+    );
+    assert_eq!(out("ServiceAssignPublicIp"), vpc["AssignPublicIp"]);
+    assert_eq!(
+        Some(out("ServicePlatformVersion")),
+        created(&s, "PlatformVersion")
+    );
+    assert_eq!(
+        Some(out("ContainerName")),
+        created(&s, "LoadBalancers.0.ContainerName")
+    );
+    assert_eq!(
+        Some(out("ContainerPort")),
+        created(&s, "LoadBalancers.0.ContainerPort")
+    );
+    assert_eq!(out("TaskDefinitionArn"), json!({"Ref": "TaskDefinition"}));
 }

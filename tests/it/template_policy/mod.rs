@@ -83,6 +83,24 @@ fn service(t: &Template) -> Resource<'_> {
     only(t, "AWS::ECS::Service")
 }
 
+/// A value as the stack creates it: every `Fn::If [ServicePinned, pinned, created]` taken on
+/// its created branch (the Pinned* parameters are empty on a create; src/update/pins.rs).
+fn as_created(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => match m.get("Fn::If").and_then(Value::as_array) {
+            Some(a) if m.len() == 1 && a.len() == 3 && a[0] == "ServicePinned" => as_created(&a[2]),
+            _ => Value::Object(m.iter().map(|(k, x)| (k.clone(), as_created(x))).collect()),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(as_created).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A property of a resource as the stack creates it (`as_created`), by dotted path.
+fn created(r: &Resource<'_>, path: &str) -> Option<Value> {
+    orderbroker::cfn::template::lookup(&as_created(r.properties()), path).cloned()
+}
+
 /// Logical id of the target group the service registers with (the initial "blue").
 fn blue_target_group(t: &Template) -> String {
     let tg = service(t)

@@ -50,22 +50,21 @@ fn make_deploy_passes_the_full_override_list_not_a_partial_one() {
     assert!(!deploy_lines.is_empty(), "make deploy runs sam deploy");
     for l in deploy_lines {
         assert!(
-            l.contains("--parameter-overrides") && l.contains("OVERRIDES"),
-            "sam deploy without the full list: {l}"
+            l.contains("--parameter-overrides") && l.contains(".aws-sam/deploy-overrides.txt"),
+            "sam deploy without the full list preflight judged: {l}"
         );
     }
-    assert!(make.contains("samconfig overrides"));
-    // The per-deploy nonce rides along with the full list (never alone).
-    let overrides_line = make
-        .lines()
-        .find(|l| l.contains("$(ORDERBROKER) samconfig overrides"))
-        .unwrap();
+    // preflight writes the full list it judged (samconfig's, derived, --set, Pinned*), with the
+    // per-deploy nonce (never alone).
+    let deploy = &make[make.find("\ndeploy:").expect("a deploy target")..];
+    let preflight_cmd = &deploy[deploy.find("$(ORDERBROKER) preflight").unwrap()..];
+    let preflight_cmd = &preflight_cmd[..preflight_cmd.find("\n\t$(SAM) deploy").unwrap()];
     assert!(
-        overrides_line.contains("--set TagPolicyNonce=$$(date"),
-        "{overrides_line}"
+        preflight_cmd.contains("--set TagPolicyNonce=$$(date")
+            && preflight_cmd.contains("--write-overrides .aws-sam/deploy-overrides.txt"),
+        "{preflight_cmd}"
     );
     // ... and runs the market warm-up right after it (a stack update may reset MinCapacity).
-    let deploy = &make[make.find("\ndeploy:").expect("a deploy target")..];
     let sam_deploy = deploy.find("$(SAM) deploy").unwrap();
     // The stack-update guard runs first, on the template about to be deployed.
     let preflight = deploy
@@ -77,6 +76,14 @@ fn make_deploy_passes_the_full_override_list_not_a_partial_one() {
         .expect("make deploy invokes the warm-up");
     assert!(warmup > sam_deploy);
     assert!(deploy[warmup..].contains("events/market-warmup-deploy.json"));
+    // ... and then carries what the stack update could not change on the running service.
+    let carry = deploy
+        .find("$(ORDERBROKER) carry")
+        .expect("make deploy runs orderbroker carry");
+    assert!(
+        carry > warmup,
+        "the warm-up runs even when the carrying rollout fails"
+    );
 }
 
 #[test]

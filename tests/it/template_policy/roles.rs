@@ -71,8 +71,11 @@ fn database_admits_the_tasks_on_its_port() {
         .expect("ingress on the database security group");
     assert_eq!(rule.prop("FromPort"), Some(&r#ref("OrdersDbPort")));
     assert_eq!(rule.prop("ToPort"), Some(&r#ref("OrdersDbPort")));
-    let sg = service(&t).prop("NetworkConfiguration.AwsvpcConfiguration.SecurityGroups.0");
-    assert_eq!(rule.prop("SourceSecurityGroupId"), sg);
+    let sg = created(
+        &service(&t),
+        "NetworkConfiguration.AwsvpcConfiguration.SecurityGroups.0",
+    );
+    assert_eq!(rule.prop("SourceSecurityGroupId"), sg.as_ref());
 }
 
 #[test]

@@ -82,7 +82,7 @@ fn spot_share_is_refused_with_arm64_and_is_the_only_way_spot_enters() {
         s.prop("LaunchType").is_none(),
         "LaunchType and a strategy exclude each other"
     );
-    let strategy = s.prop("CapacityProviderStrategy").expect("strategy");
+    let strategy = created(&s, "CapacityProviderStrategy").expect("strategy");
     let branches = &strategy["Fn::If"];
     assert_eq!(branches[0], "HasSpot");
     assert_eq!(

@@ -3,6 +3,7 @@
 pub mod alarms;
 pub mod appspec;
 pub mod calendar;
+pub mod carry;
 pub mod deploy;
 pub mod load;
 pub mod network;
@@ -13,4 +14,5 @@ pub mod rollback;
 pub mod samconfig;
 pub mod status;
 pub mod tags;
+pub mod update_plan;
 pub mod warm_pool;

@@ -34,6 +34,10 @@ pub struct ReadinessArgs {
     /// --aws-timeout; the checks run at once); a check still waiting then is UNREAD (exit 3)
     #[arg(long, value_name = "SECONDS", default_value_t = 120, value_parser = clap::value_parser!(u64).range(10..=900))]
     deadline: u64,
+    /// Override a refusal by the check's name (repeatable): it is still run and printed,
+    /// marked skipped, and no longer fails the run
+    #[arg(long = "skip", value_name = "CHECK", value_parser = clap::builder::PossibleValuesParser::new(orderbroker::readiness::CHECK_NAMES))]
+    skip: Vec<String>,
     /// Print the report as JSON
     #[arg(long)]
     json: bool,
@@ -65,7 +69,8 @@ pub async fn run(args: ReadinessArgs) -> Result<ExitCode> {
     // Each check is said on stderr as it ends, and what is still read every 10 s.
     let say = |line: &str| eprintln!("readiness: {line}");
     // A stack that cannot be read is an AWS error: exit 3 by the one table (exit.rs).
-    let report = check(&c, &needs, opts, &session.account, &say).await?;
+    let mut report = check(&c, &needs, opts, &session.account, &say).await?;
+    report.skip(&args.skip).map_err(anyhow::Error::msg)?;
     if args.json {
         crate::outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
