@@ -24,25 +24,16 @@ pub type Path = Vec<Seg>;
 
 /// `ContainerDefinitions[orderbroker].Environment[HTTP_IDLE_TIMEOUT_SECONDS]`.
 pub fn render(path: &[Seg]) -> String {
-    let mut out = String::new();
-    for s in path {
-        match s {
-            Seg::Key(k) => {
-                if !out.is_empty() {
-                    out.push('.');
-                }
-                out.push_str(k);
-            }
-            Seg::Named(n) => out.push_str(&format!("[{n}]")),
-            Seg::Index(i) => out.push_str(&format!("[{i}]")),
-        }
-    }
-    out
+    write(path, false)
 }
 
 /// The path's shape: list items as `[]` whatever matched them (`ContainerDefinitions[].Environment[]`),
 /// what the classification rules and the schemas' JSON pointers are written against.
 pub fn shape(path: &[Seg]) -> String {
+    write(path, true)
+}
+
+fn write(path: &[Seg], shape: bool) -> String {
     let mut out = String::new();
     for s in path {
         match s {
@@ -52,7 +43,9 @@ pub fn shape(path: &[Seg]) -> String {
                 }
                 out.push_str(k);
             }
-            Seg::Named(_) | Seg::Index(_) => out.push_str("[]"),
+            _ if shape => out.push_str("[]"),
+            Seg::Named(n) => out.push_str(&format!("[{n}]")),
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
         }
     }
     out

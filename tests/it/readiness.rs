@@ -635,17 +635,9 @@ async fn a_ready_account_passes_every_check_and_nothing_is_created() {
     assert!(r.passed(), "{}", render(&r));
     assert_eq!(r.account, "111122223333");
     let names: Vec<&str> = r.checks.iter().map(|c| c.name).collect();
-    for n in [
-        "stack-name",
-        "ecs-service-linked-role",
-        "lambda-concurrency",
-        "vpc-dns",
-        "subnets",
-        "subnet-egress",
-        "vpc-endpoints",
-        "fargate-vcpu-quota",
-        "container-image",
-    ] {
+    // Every check runs, under the names --skip takes.
+    assert_eq!(names.len(), CHECK_NAMES.len(), "{names:?}");
+    for n in CHECK_NAMES {
         assert!(names.contains(&n), "{n} missing: {names:?}");
     }
     assert_eq!(calls.created.load(Ordering::SeqCst), 0);
@@ -844,4 +836,45 @@ fn the_samconfig_placeholder_is_bad_input_before_any_aws_call() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("VpcId"), "{err}");
+}
+
+#[test]
+fn a_refusal_is_overridden_by_name_and_still_printed() {
+    let mut r = Report {
+        account: ACCOUNT.into(),
+        region: "us-east-2".into(),
+        stack: "orderbroker".into(),
+        checks: vec![
+            running_image(Err(Unmet::Failed(
+                "image orderbroker@sha256:... not found in ECR".into(),
+            ))),
+            create_only_check(
+                "ecs-service-linked-role",
+                "its ECS service already uses the role",
+            ),
+        ],
+        seconds: 0.1,
+    };
+    assert!(!r.passed());
+    assert_eq!(r.failures(), 1);
+    assert!(r.checks[0]
+        .fix
+        .as_deref()
+        .unwrap()
+        .contains("orderbroker deploy --image"));
+    assert_eq!(r.checks[1].status, Status::NotApplicable);
+    // An unknown name is refused, naming the checks.
+    let e = r.skip(&["container-images".into()]).unwrap_err();
+    assert!(
+        e.contains("no such check") && e.contains("container-image"),
+        "{e}"
+    );
+    r.skip(&["container-image".into()]).unwrap();
+    assert!(r.passed());
+    assert_eq!(r.failures(), 0);
+    let text = render(&r);
+    assert!(
+        text.contains("FAIL container-image (skipped by --skip): the running image"),
+        "{text}"
+    );
 }

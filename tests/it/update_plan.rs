@@ -88,15 +88,15 @@ fn every_change_from_the_last_release_has_a_path_and_a_source() {
         }
     }
     // The enumeration itself: every (path, type, resource, property, cause, source) of the
-    // upgrade, reviewed in the golden file (ORDERBROKER_UPDATE_GOLDEN=1 rewrites it).
+    // upgrade, reviewed in the golden file (UPDATE_GOLDEN=1 rewrites it).
     let text = lines.join("\n") + "\n";
-    if std::env::var_os("ORDERBROKER_UPDATE_GOLDEN").is_some() {
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(root().join(GOLDEN), &text).unwrap();
     }
     let golden = std::fs::read_to_string(root().join(GOLDEN)).unwrap();
     assert_eq!(
         text, golden,
-        "the c9a0b03 -> HEAD plan changed: review it and rewrite {GOLDEN} with ORDERBROKER_UPDATE_GOLDEN=1"
+        "the c9a0b03 -> HEAD plan changed: review it and rewrite {GOLDEN} with UPDATE_GOLDEN=1"
     );
 }
 

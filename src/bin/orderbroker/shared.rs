@@ -401,6 +401,30 @@ pub fn clients(session: &Session) -> orderbroker::deploy::aws::Clients {
     orderbroker::deploy::aws::Clients::new(&session.sdk)
 }
 
+/// What `deploy` and `carry` start from: the stack, and a request with its calendar, settings,
+/// declared market events and `now` (the rest of the request are `DeployRequest::new`'s
+/// defaults for `image`).
+pub async fn deploy_request(
+    session: &Session,
+    c: &orderbroker::deploy::aws::Clients,
+    image: String,
+) -> Result<(
+    orderbroker::aws::stack::Stack,
+    orderbroker::deploy::aws::DeployRequest,
+)> {
+    let stack =
+        orderbroker::aws::stack::require_stack(&c.cloudformation, session.stack(), &session.region)
+            .await?;
+    let (calendar, settings) = orderbroker::deploy::schedule_from_parameters(&stack.parameters)?;
+    let now = chrono::Utc::now();
+    let events = declared_events(session, &calendar, now).await;
+    let req = orderbroker::deploy::aws::DeployRequest {
+        events,
+        ..orderbroker::deploy::aws::DeployRequest::new(image, now, calendar, settings)
+    };
+    Ok((stack, req))
+}
+
 /// The stack's declared market events (its warm-up overrides parameter), for the spike-window
 /// checks of `deploy` and `preflight`. Unreadable = none, said on stderr: the open and close
 /// windows are still checked.

@@ -9,7 +9,6 @@ use anyhow::Result;
 use clap::Args;
 
 use orderbroker::deploy::aws::{self, DeployRequest, Progress};
-use orderbroker::deploy::schedule_from_parameters;
 
 use crate::exit;
 use crate::shared::{clients, StackArgs, WaitArgs};
@@ -47,20 +46,15 @@ pub async fn run(args: CarryArgs) -> Result<ExitCode> {
     let name = session.stack().to_string();
     let c = clients(&session);
     let mut out = Terminal::new(args.json);
-    let stack =
-        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &session.region).await?;
-    let (calendar, settings) = schedule_from_parameters(&stack.parameters)?;
-    let now = chrono::Utc::now();
-    let events = crate::shared::declared_events(&session, &calendar, now).await;
+    let (stack, base) = crate::shared::deploy_request(&session, &c, String::new()).await?;
     let req = DeployRequest {
-        events,
         config: args.config.clone(),
         wait: true,
         force: args.force,
         margin: chrono::Duration::minutes(args.window_margin_minutes),
         poll: args.waiting.poll(),
         timeout: args.waiting.timeout(),
-        ..DeployRequest::new(String::new(), now, calendar, settings)
+        ..base
     };
     let carried = aws::carry(&c, &stack, &req, &mut out).await?;
     let outcome = carried.deployed.as_ref().and_then(|d| d.outcome.clone());

@@ -7,7 +7,6 @@ use anyhow::Result;
 use clap::Args;
 
 use orderbroker::deploy::aws::{self, DeployRequest, Progress};
-use orderbroker::deploy::schedule_from_parameters;
 
 use crate::exit;
 use crate::shared::{clients, StackArgs, WaitArgs};
@@ -65,16 +64,10 @@ pub async fn run(args: DeployArgs) -> Result<ExitCode> {
     let (name, place) = args.stack.place().await?;
     orderbroker::deploy::check_region(&img, &args.image, &place.region)?;
     let session = crate::shared::Session::open(place, Some(name)).await?;
-    let name = session.stack().to_string();
     let c = clients(&session);
     let mut out = Terminal::new(args.json);
-    let stack =
-        orderbroker::aws::stack::require_stack(&c.cloudformation, &name, &session.region).await?;
-    let (calendar, settings) = schedule_from_parameters(&stack.parameters)?;
-    let now = chrono::Utc::now();
-    let events = crate::shared::declared_events(&session, &calendar, now).await;
+    let (stack, base) = crate::shared::deploy_request(&session, &c, args.image.clone()).await?;
     let req = DeployRequest {
-        events,
         arch: args.arch.clone(),
         config: args.config.clone(),
         wait: args.wait,
@@ -83,7 +76,7 @@ pub async fn run(args: DeployArgs) -> Result<ExitCode> {
         margin: chrono::Duration::minutes(args.window_margin_minutes),
         poll: args.waiting.poll(),
         timeout: args.waiting.timeout(),
-        ..DeployRequest::new(args.image.clone(), now, calendar, settings)
+        ..base
     };
     let result = aws::deploy(&c, &stack, &req, &mut out).await?;
     if let Some(o) = &result.outcome {
