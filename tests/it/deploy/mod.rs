@@ -6,6 +6,7 @@ mod carry;
 mod rollback;
 mod rollout;
 mod status;
+mod upgrade;
 mod world;
 
 use std::collections::HashMap;

@@ -30,6 +30,18 @@ pub(super) struct World {
     pub(super) digests: Vec<Option<&'static str>>,
     /// The PRIMARY task set's capacity-provider base (the stack's output says 3).
     pub(super) running_base: i32,
+    /// The deployed stack's processed template, parameters and physical ids, when a test
+    /// plans a stack update against a real one (default: a one-topic stub and `stack()`'s).
+    pub(super) deployed: Option<DeployedStack>,
+}
+
+/// What CloudFormation returns for a deployed stack (GetTemplate Processed, DescribeStacks
+/// parameters, ListStackResources).
+#[derive(Clone)]
+pub(super) struct DeployedStack {
+    pub(super) processed_template: String,
+    pub(super) parameters: Vec<(String, String)>,
+    pub(super) physical: Vec<(String, String)>,
 }
 
 impl Default for World {
@@ -57,6 +69,7 @@ impl Default for World {
             running_td: None,
             digests: vec![Some(DIGEST), Some(DIGEST)],
             running_base: 3,
+            deployed: None,
         }
     }
 }
@@ -481,42 +494,51 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
             }),
     ];
 
+    let deployed = w.deployed.clone();
+    let physical: Vec<(String, String)> = match &deployed {
+        Some(d) => d.physical.clone(),
+        None => vec![
+            ("BlueTargetGroup".into(), "arn:tg/blue".into()),
+            ("TaskDefinition".into(), "arn:td:1".into()),
+        ],
+    };
+    let body = deployed.as_ref().map_or(
+        "{\"Resources\": {\"X\": {\"Type\": \"AWS::SNS::Topic\"}}}".to_string(),
+        |d| d.processed_template.clone(),
+    );
+    let parameters: Vec<(String, String)> = match &deployed {
+        Some(d) => d.parameters.clone(),
+        None => stack().parameters.into_iter().collect(),
+    };
     let cfn_rules: Vec<Rule> = vec![
         mock!(cfn::Client::list_stack_resources)
             .match_requests(|r| r.stack_name() == Some("orderbroker"))
-            .then_output(|| {
-                let res = |id: &str, ty: &str, phys: &str| {
+            .then_compute_output(move |_| {
+                let res = |id: &str, phys: &str| {
                     cfn::types::StackResourceSummary::builder()
                         .logical_resource_id(id)
-                        .resource_type(ty)
+                        .resource_type("AWS::CloudFormation::Stack")
                         .physical_resource_id(phys)
                         .resource_status(cfn::types::ResourceStatus::UpdateComplete)
                         .last_updated_timestamp(SmithyTime::from_secs(0))
                         .build()
                 };
                 cfn::operation::list_stack_resources::ListStackResourcesOutput::builder()
-                    .stack_resource_summaries(res(
-                        "BlueTargetGroup",
-                        "AWS::ElasticLoadBalancingV2::TargetGroup",
-                        "arn:tg/blue",
-                    ))
-                    .stack_resource_summaries(res(
-                        "TaskDefinition",
-                        "AWS::ECS::TaskDefinition",
-                        "arn:td:1",
+                    .set_stack_resource_summaries(Some(
+                        physical.iter().map(|(id, p)| res(id, p)).collect(),
                     ))
                     .build()
             }),
         mock!(cfn::Client::get_template)
             .match_requests(|r| r.template_stage() == Some(&cfn::types::TemplateStage::Processed))
-            .then_output(|| {
+            .then_compute_output(move |_| {
                 cfn::operation::get_template::GetTemplateOutput::builder()
-                    .template_body("{\"Resources\": {\"X\": {\"Type\": \"AWS::SNS::Topic\"}}}")
+                    .template_body(body.clone())
                     .build()
             }),
         mock!(cfn::Client::describe_stacks)
             .match_requests(|r| r.stack_name() == Some("orderbroker"))
-            .then_output(|| {
+            .then_compute_output(move |_| {
                 let s = stack();
                 cfn::operation::describe_stacks::DescribeStacksOutput::builder()
                     .stacks(
@@ -536,7 +558,7 @@ pub(super) fn clients(w: World, calls: &Calls) -> Clients {
                                     .collect(),
                             ))
                             .set_parameters(Some(
-                                s.parameters
+                                parameters
                                     .iter()
                                     .map(|(k, v)| {
                                         cfn::types::Parameter::builder()
