@@ -99,6 +99,19 @@ impl Parameters {
         }
     }
 
+    /// The same (pseudo parameters, physical ids, replaced marks kept) with `pairs` over the
+    /// values of the parameters `t` declares.
+    pub fn overridden(&self, t: &Template, pairs: &[(String, String)]) -> Self {
+        let mut out = self.clone();
+        let declared = t.section("Parameters");
+        for (k, v) in pairs {
+            if declared.get(k).is_some() {
+                out.values.insert(k.clone(), v.clone());
+            }
+        }
+        out
+    }
+
     /// The same values with pseudo parameters given values (`AWS::Region`, `AWS::Partition`,
     /// `AWS::URLSuffix`, ...); the others stay symbolic.
     pub fn with_pseudo(&self, pseudo: &[(&str, &str)]) -> Self {

@@ -63,22 +63,28 @@ pub fn differences(
         v
     };
     match &running.network {
-        Some(n) if sorted(&n.subnets) != sorted(&wanted.network.subnets) => out.push(format!(
-            "subnets {} -> {}",
-            n.subnets.join(","),
-            wanted.network.subnets.join(",")
-        )),
-        Some(n) if sorted(&n.security_groups) != sorted(&wanted.network.security_groups) => out
-            .push(format!(
-                "security groups {} -> {}",
-                n.security_groups.join(","),
-                wanted.network.security_groups.join(",")
-            )),
-        Some(n) if n.assign_public_ip != wanted.network.assign_public_ip => out.push(format!(
-            "public IP {} -> {}",
-            n.assign_public_ip, wanted.network.assign_public_ip
-        )),
-        Some(_) => {}
+        Some(n) => {
+            if sorted(&n.subnets) != sorted(&wanted.network.subnets) {
+                out.push(format!(
+                    "subnets {} -> {}",
+                    n.subnets.join(","),
+                    wanted.network.subnets.join(",")
+                ));
+            }
+            if sorted(&n.security_groups) != sorted(&wanted.network.security_groups) {
+                out.push(format!(
+                    "security groups {} -> {}",
+                    n.security_groups.join(","),
+                    wanted.network.security_groups.join(",")
+                ));
+            }
+            if n.assign_public_ip != wanted.network.assign_public_ip {
+                out.push(format!(
+                    "public IP {} -> {}",
+                    n.assign_public_ip, wanted.network.assign_public_ip
+                ));
+            }
+        }
         None => out.push("network configuration (the task set reports none)".into()),
     }
     // LATEST is whatever Fargate's latest is when tasks start (ECS Developer Guide, "Fargate
@@ -92,6 +98,8 @@ pub fn differences(
             r.as_deref().unwrap_or("(none)")
         )),
     }
+    // Assumption (not verified): a task set reports the strategy's base as the AppSpec gave it
+    // (a task set that reported 0 would make every run carry once more, harmlessly).
     let key = |s: &[StrategyItem]| {
         let mut v: Vec<(String, u32, u32)> = s
             .iter()

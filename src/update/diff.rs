@@ -114,6 +114,11 @@ fn walk(path: Path, old: &Value, new: &Value, out: &mut Vec<Leaf>) {
             }
         }
         (Value::Array(a), Value::Array(b)) => match item_key(a, b) {
+            Some(key) if reordered(a, b, key) => out.push(Leaf {
+                path,
+                old: old.clone(),
+                new: new.clone(),
+            }),
             Some(key) => {
                 let name = |v: &Value| v.get(key).map(scalar).unwrap_or_default();
                 let mut names: Vec<String> = a.iter().chain(b.iter()).map(name).collect();
@@ -150,6 +155,20 @@ fn walk(path: Path, old: &Value, new: &Value, out: &mut Vec<Leaf>) {
             new: new.clone(),
         }),
     }
+}
+
+/// Whether the items both lists have come in another order: CloudFormation sends a list as
+/// written, so a reorder is a change of the whole list.
+fn reordered(a: &[Value], b: &[Value], key: &str) -> bool {
+    let names = |l: &[Value]| -> Vec<String> {
+        l.iter()
+            .map(|v| v.get(key).map(scalar).unwrap_or_default())
+            .collect()
+    };
+    let (na, nb) = (names(a), names(b));
+    let common_a: Vec<&String> = na.iter().filter(|n| nb.contains(n)).collect();
+    let common_b: Vec<&String> = nb.iter().filter(|n| na.contains(n)).collect();
+    common_a != common_b
 }
 
 /// `60` and `"60"`, `true` and `"true"`: CloudFormation passes template scalars to a resource
@@ -248,6 +267,15 @@ mod tests {
         assert_eq!(render(&l[0].path), "Environment[B]");
         assert_eq!(shape(&l[0].path), "Environment[]");
         assert_eq!(l[0].old, Value::Null);
+    }
+
+    #[test]
+    fn a_reordered_named_list_is_one_change_of_the_whole_list() {
+        let old = json!([{"Name": "A", "Value": "1"}, {"Name": "B", "Value": "2"}]);
+        let new = json!([{"Name": "B", "Value": "2"}, {"Name": "A", "Value": "1"}]);
+        let l = leaves(vec![Seg::Key("Environment".into())], &old, &new);
+        assert_eq!(l.len(), 1);
+        assert_eq!(render(&l[0].path), "Environment");
     }
 
     #[test]

@@ -234,6 +234,8 @@ pub fn plan(old: &Side<'_>, new: &Side<'_>) -> Result<Plan, PlanError> {
             &replaced,
         )?;
         if now_replaced == replaced {
+            let mut changes = changes;
+            flag_in_use(old, new, &mut changes, &replaced);
             return Ok(Plan { changes, replaced });
         }
         replaced = now_replaced;
@@ -266,8 +268,17 @@ fn judge(
                 values: None,
             }),
             (Some((ty, _)), None) => {
-                // A removal loses state; a fixed name does not matter to it.
-                let why = flag(ty, None);
+                // A removal loses state, or takes away what serves traffic; a fixed name does
+                // not matter to it.
+                let serves = serving.services.contains(id)
+                    || serving.task_definitions.contains(id)
+                    || serving.target_groups.contains(id)
+                    || serving.listeners.contains(id);
+                let why = match (flag(ty, None), serves) {
+                    (Some(f), true) => Some(format!("{f}; it serves traffic (the service, its task definition, the target-group pair or a listener)")),
+                    (None, true) => Some("it serves traffic (the service, its task definition, the target-group pair or a listener): the revision the service runs may be deregistered, a listener or target group taken from under it".to_string()),
+                    (f, false) => f,
+                };
                 changes.push(Change {
                     logical_id: id.clone(),
                     type_name: ty.clone(),
@@ -505,6 +516,7 @@ fn leaf_cause(
 }
 
 /// The proposed template's parameters with the deployed values wherever both declare one.
+/// (The proposed side's physical ids and pseudo parameters are kept.)
 fn mixed_parameters(old: &Side<'_>, new: &Side<'_>) -> Parameters {
     let shared: Vec<(String, String)> = old
         .parameters
@@ -513,14 +525,7 @@ fn mixed_parameters(old: &Side<'_>, new: &Side<'_>) -> Parameters {
         .filter(|(k, _)| !k.starts_with("AWS::"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let pseudo: Vec<(&str, &str)> = new
-        .parameters
-        .values()
-        .iter()
-        .filter(|(k, _)| k.starts_with("AWS::"))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    Parameters::new(new.template, &shared).with_pseudo(&pseudo)
+    new.parameters.overridden(new.template, &shared)
 }
 
 /// The fixed physical name a resource keeps through the update (the same on both sides): a
@@ -662,4 +667,76 @@ pub fn plan_stack_update(
         unpinned,
         template_production_target_group,
     })
+}
+
+/// What the running service uses: the deployed serving services' task definition, network
+/// configuration, load balancers and strategy, and what their task definitions name (roles,
+/// log group). Replacing one of them, or what refers to one that is replaced, removes the old
+/// one in the update's cleanup while the PRIMARY task set still runs on it: until `carry`
+/// moves the tasks, an outage (a security group's rules, a role's credentials).
+fn in_use_by_service(old: &Side<'_>) -> BTreeSet<String> {
+    let t = old.template;
+    let s = serving(old);
+    let mut out = BTreeSet::new();
+    for id in &s.services {
+        if let Some(r) = t.resource(id) {
+            for p in SERVICE_RUNS_ON {
+                out.extend(references(r.prop(p).unwrap_or(&Value::Null)));
+            }
+        }
+    }
+    for id in &s.task_definitions {
+        if let Some(r) = t.resource(id) {
+            out.extend(references(r.properties()));
+        }
+    }
+    out.retain(|id| t.resource(id).is_some());
+    out
+}
+
+const SERVICE_RUNS_ON: [&str; 4] = [
+    "TaskDefinition",
+    "NetworkConfiguration",
+    "LoadBalancers",
+    "CapacityProviderStrategy",
+];
+
+fn flag_in_use(
+    old: &Side<'_>,
+    new: &Side<'_>,
+    changes: &mut [Change],
+    replaced: &BTreeSet<String>,
+) {
+    let in_use = in_use_by_service(old);
+    let retained = |id: &str| {
+        [old.template, new.template].iter().any(|t| {
+            t.resource(id)
+                .and_then(|r| r.body.get("UpdateReplacePolicy"))
+                .and_then(Value::as_str)
+                == Some("Retain")
+        })
+    };
+    for c in changes.iter_mut() {
+        let id = c.logical_id.as_str();
+        let removed = c.property.is_none() && c.reason.starts_with("removed");
+        let goes = (replaced.contains(id) && c.path == Route::Replacement) || removed;
+        if !goes || retained(id) {
+            continue;
+        }
+        let via: Vec<&String> = in_use
+            .iter()
+            .filter(|u| u.as_str() == id || c.cause.contains(&format!("replacement of {u}")))
+            .collect();
+        if via.is_empty() {
+            continue;
+        }
+        let why = format!(
+            "the running service uses {} until `carry` moves its tasks, and CloudFormation deletes the old one in the update's cleanup: an outage for the PRIMARY task set; procedure: add the new resource beside the old one under a new logical id, roll it out (make deploy), then remove the old one in a later update",
+            via.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        c.flagged = Some(match c.flagged.take() {
+            Some(f) => format!("{f}; {why}"),
+            None => why,
+        });
+    }
 }

@@ -168,7 +168,12 @@ pub fn fixed_route(
             format!("{UPDATE_SERVICE}; not in an AppSpec either ({APPSPEC}); {NEW_STACK}"),
         ));
     }
-    if type_name == "AWS::ECS::TaskDefinition" && serving.task_definitions.contains(logical_id) {
+    if type_name == "AWS::ECS::TaskDefinition"
+        && serving.task_definitions.contains(logical_id)
+        // Its tags change in place (not create-only in the schema; no new revision): the
+        // schema decides.
+        && !under(shape, "Tags")
+    {
         if shape == "ContainerDefinitions[].Image" {
             return Some((
                 Route::Rollout,

@@ -469,3 +469,32 @@ fn a_declared_market_event_is_a_spike_window_for_a_stack_update_too() {
     // Without the event the same moment is clear.
     assert!(at("07:55", &[]).passed());
 }
+
+#[test]
+fn replacing_what_the_running_service_uses_is_flagged_with_what_refers_to_it() {
+    // A new description replaces the tasks' security group (create-only): the old one, and its
+    // rules, go in the update's cleanup while the PRIMARY task set still runs in it.
+    let text = template_text().replace(
+        "GroupDescription: OrderBroker tasks\n",
+        "GroupDescription: OrderBroker tasks (v2)\n",
+    );
+    assert_ne!(text, template_text(), "the edit applies");
+    let r = run(&text, &params(), &live(Some(BLUE)));
+    let refused = refused(&r);
+    for id in [
+        "ServiceSecurityGroup",
+        "LoadBalancerToTasks",
+        "DatabaseFromTasks",
+    ] {
+        let why = &r
+            .refusals
+            .iter()
+            .find(|x| x.what.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not in {refused:?}"))
+            .why;
+        assert!(
+            why.contains("the running service uses ServiceSecurityGroup"),
+            "{why}"
+        );
+    }
+}

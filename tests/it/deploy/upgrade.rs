@@ -15,9 +15,8 @@ use orderbroker::update::{plan_stack_update, Route, Side};
 const RELEASE_TD: &str =
     "arn:aws:ecs:us-east-2:111122223333:task-definition/orderbroker-orderbroker:1";
 
-fn pairs_for(t: &orderbroker::cfn::template::Template) -> Vec<(String, String)> {
-    let c = SamConfig::load(root().join("samconfig.toml"), "default").unwrap();
-    let mut p = deploy_parameters(&c, t, &[("LiveTestsEnabled".into(), "true".into())]).unwrap();
+/// The account's values every deploy passes (samconfig's, with real subnets).
+fn account(mut p: Vec<(String, String)>) -> Vec<(String, String)> {
     for (k, v) in [
         ("PrivateSubnet1", "subnet-0a1b2c3d4e5f60001"),
         ("PrivateSubnet2", "subnet-0a1b2c3d4e5f60002"),
@@ -28,6 +27,19 @@ fn pairs_for(t: &orderbroker::cfn::template::Template) -> Vec<(String, String)> 
         p.push((k.to_string(), v.to_string()));
     }
     p
+}
+
+/// What HEAD's make deploy passes (samconfig, the derived values).
+fn head_pairs(t: &orderbroker::cfn::template::Template) -> Vec<(String, String)> {
+    let c = SamConfig::load(root().join("samconfig.toml"), "default").unwrap();
+    account(deploy_parameters(&c, t, &[]).unwrap())
+}
+
+/// What the release stack was deployed with: samconfig's list (its make deploy passed that);
+/// its other parameters at the release template's defaults.
+fn release_pairs() -> Vec<(String, String)> {
+    let c = SamConfig::load(root().join("samconfig.toml"), "default").unwrap();
+    account(c.deploy_overrides(&[]).unwrap())
 }
 
 fn release_world() -> World {
@@ -49,7 +61,7 @@ fn release_world() -> World {
     World {
         deployed: Some(DeployedStack {
             processed_template: release.doc().to_string(),
-            parameters: pairs_for(&translated(&template_text())),
+            parameters: release_pairs(),
             physical,
         }),
         ..World::default()
@@ -75,7 +87,7 @@ async fn a_release_stack_is_updated_with_the_service_pinned_then_carried_from_it
     let p = plan_stack_update(
         &old,
         &head,
-        &pairs_for(&head),
+        &head_pairs(&head),
         "us-east-2",
         &d.stack.physical,
     )
@@ -86,19 +98,27 @@ async fn a_release_stack_is_updated_with_the_service_pinned_then_carried_from_it
     assert!(p
         .pins
         .contains(&("PinnedTaskDefinitionArn".into(), RELEASE_TD.into())));
-    let r = check(&Inputs {
-        plan: Some(&p),
-        live: &d.live,
-        in_progress: d.in_progress.clone(),
-        accepted: &[],
-        now: eleven(),
-        calendar: &Calendar::new(),
-        settings: &Settings::default(),
-        span: chrono::Duration::minutes(30),
-        events: &[],
-    })
-    .unwrap();
-    assert!(r.passed(), "{r:?}");
+    let judge = |accepted: &[String]| {
+        check(&Inputs {
+            plan: Some(&p),
+            live: &d.live,
+            in_progress: d.in_progress.clone(),
+            accepted,
+            now: eleven(),
+            calendar: &Calendar::new(),
+            settings: &Settings::default(),
+            span: chrono::Duration::minutes(30),
+            events: &[],
+        })
+        .unwrap()
+    };
+    // LiveTestsEnabled is off by default: the release's load generator goes, and its log group
+    // with its logs: refused until accepted by name (or LIVE_TESTS=true keeps it).
+    let r = judge(&[]);
+    let refused: Vec<&str> = r.refusals.iter().map(|x| x.what.as_str()).collect();
+    assert_eq!(refused, ["LoadGeneratorLogGroup"], "{r:?}");
+    assert!(r.refusals[0].why.contains("--accept LoadGeneratorLogGroup"));
+    let r = judge(&["LoadGeneratorLogGroup".to_string()]);
     assert!(r
         .rollout
         .iter()

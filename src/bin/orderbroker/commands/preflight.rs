@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use orderbroker::cfn::resolve::Parameters;
 use orderbroker::cfn::samconfig::{render_pairs, SamConfig};
 use orderbroker::cfn::template::Template;
 use orderbroker::deploy::schedule_from_parameters;
@@ -65,7 +66,7 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
         orderbroker::preflight::aws::read_deployed(&c, &name, &mut |n| read_notes.push(n)).await?;
     let plan = match &deployed {
         Some(d) => {
-            let proposed = translate::translate_all(vec![raw], TRANSLATE_LIMIT)?
+            let proposed = translate::translate_all(vec![raw.clone()], TRANSLATE_LIMIT)?
                 .pop()
                 .context("the translator returned nothing")?;
             let proposed = translate::keep_deployed_code(&d.stack.template, proposed)?;
@@ -84,6 +85,16 @@ pub async fn run(args: PreflightArgs) -> Result<ExitCode> {
         pairs.retain(|(k, _)| !p.pins.iter().any(|(pk, _)| pk == k));
         pairs.extend(p.pins.iter().cloned());
     }
+    // Every parameter the template declares, at the value the plan used (its default when
+    // samconfig does not set it): sam deploy keeps a stack's previous value for a parameter it
+    // is not given (UsePreviousValue; aws-sam-cli issues 4180 and 7103), which is not what the
+    // plan judged.
+    let pairs: Vec<(String, String)> = Parameters::new(&raw, &pairs)
+        .values()
+        .iter()
+        .filter(|(k, _)| !k.starts_with("AWS::"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let now = chrono::Utc::now();
     let events = crate::shared::declared_events(&session, &calendar, now).await;
     let no_live = LiveState::default();

@@ -62,7 +62,15 @@ pub async fn run(a: UpdatePlanArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let proposed_raw = Template::load(&a.proposed)?;
     let (deployed_raw, deployed_stack) = match &a.deployed {
-        Some(p) => (Template::load(p)?, None),
+        Some(p) => {
+            if let Some(stack) = &a.stack.stack {
+                eprintln!(
+                    "update-plan: the deployed side is {}; stack {stack} (--stack or ORDERBROKER_STACK) is not read",
+                    p.display()
+                );
+            }
+            (Template::load(p)?, None)
+        }
         None => {
             let session = a.stack.connect().await?;
             let name = session.stack().to_string();
@@ -135,7 +143,12 @@ pub async fn run(a: UpdatePlanArgs) -> Result<ExitCode> {
     if a.json {
         crate::outln!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "changes": plan.changes }))?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "changes": plan.changes,
+                // Rollout properties the stack update would still send to the CODE_DEPLOY
+                // service (with the deployed side read from a stack; they make exit 1 too).
+                "not_pinned": unpinned,
+            }))?
         )?;
     } else {
         let from = match (&a.deployed, &deployed_stack) {
