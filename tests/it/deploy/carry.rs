@@ -15,16 +15,8 @@ async fn run_carry(
     let calls = Calls::default();
     let c = clients(w, &calls);
     let mut out = Lines::default();
-    let req = DeployRequest {
-        poll: Duration::ZERO,
-        timeout: Duration::from_secs(30),
-        ..DeployRequest::new(
-            String::new(),
-            eleven(),
-            Calendar::new(),
-            Settings::default(),
-        )
-    };
+    // carry deploys the running digest, whatever the request's image.
+    let req = request(eleven());
     let r = carry(&c, &stack(), &req, &mut out).await;
     (r, calls, out.0)
 }

@@ -128,16 +128,8 @@ async fn a_release_stack_is_updated_with_the_service_pinned_then_carried_from_it
     // Then carry: the PRIMARY task set still runs the release's settings (StopTimeout 120); the
     // stack's new revision has the template's: one deployment, from the running digest.
     let mut out = Lines::default();
-    let req = DeployRequest {
-        poll: Duration::ZERO,
-        timeout: Duration::from_secs(30),
-        ..DeployRequest::new(
-            String::new(),
-            eleven(),
-            Calendar::new(),
-            Settings::default(),
-        )
-    };
+    // carry deploys the running digest, whatever the request's image.
+    let req = request(eleven());
     let carried = carry(&c, &stack(), &req, &mut out).await.unwrap();
     assert!(carried.image.ends_with(DIGEST), "{}", carried.image);
     assert!(carried
