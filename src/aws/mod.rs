@@ -27,6 +27,22 @@ pub async fn sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {
         .await
 }
 
+/// An SSM parameter's text (`{}` when it has no value), the error naming the call and the
+/// parameter.
+pub async fn parameter_text(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, String> {
+    let out = ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| AwsError::new("ssm:GetParameter", e).on(name).to_string())?;
+    Ok(out
+        .parameter()
+        .and_then(|p| p.value())
+        .unwrap_or("{}")
+        .to_string())
+}
+
 pub fn to_smithy(t: DateTime<Utc>) -> SmithyTime {
     SmithyTime::from_secs(t.timestamp())
 }

@@ -17,18 +17,8 @@ pub async fn charge_ledger(
     orders: u64,
 ) -> Result<Ledger, String> {
     let parameter = &limits.ledger_parameter;
-    let out = ssm
-        .get_parameter()
-        .name(parameter)
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::new("ssm:GetParameter", e)
-                .on(parameter)
-                .to_string()
-        })?;
-    let text = out.parameter().and_then(|p| p.value()).unwrap_or("{}");
-    let ledger = read_ledger(parameter, text).map_err(|e| e.to_string())?;
+    let text = crate::aws::parameter_text(ssm, parameter).await?;
+    let ledger = read_ledger(parameter, &text).map_err(|e| e.to_string())?;
     let today = crate::calendar::local_date(now);
     let next =
         charge(ledger, today, orders, limits.max_orders_per_day).map_err(|e| e.to_string())?;

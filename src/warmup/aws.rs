@@ -701,21 +701,8 @@ async fn read_record(
     ssm: &aws_sdk_ssm::Client,
     parameter: &str,
 ) -> Result<Option<warmup::reservation::Record>, String> {
-    let out = ssm
-        .get_parameter()
-        .name(parameter)
-        .send()
-        .await
-        .map_err(|e| {
-            AwsError::new("ssm:GetParameter", e)
-                .on(parameter)
-                .to_string()
-        })?;
-    let text = out
-        .parameter()
-        .and_then(|p| p.value())
-        .unwrap_or("{}")
-        .trim();
+    let text = crate::aws::parameter_text(ssm, parameter).await?;
+    let text = text.trim();
     if text.is_empty() || text == "{}" {
         return Ok(None);
     }

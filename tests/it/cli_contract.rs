@@ -83,7 +83,7 @@ fn fake_aws_with(hang: bool) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Str
 }
 
 /// A CLI run with credentials set, no profile files and AWS at `endpoint`.
-fn cli(args: &[&str], endpoint: &str, env: &[(&str, &str)]) -> Output {
+pub(crate) fn cli(args: &[&str], endpoint: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = orderbroker();
     cmd.current_dir(root()).args(args);
     for k in [

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{orderbroker, root};
@@ -359,27 +359,9 @@ fn answering(status: u16, body: &'static str) -> String {
     url
 }
 
+/// The CLI contract tests' runner: credentials set, no profile files, AWS at `endpoint`.
 fn with_aws(args: &[&str], endpoint: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orderbroker"));
-    cmd.current_dir(root()).args(args);
-    for k in [
-        "AWS_PROFILE",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "ORDERBROKER_STACK",
-    ] {
-        cmd.env_remove(k);
-    }
-    cmd.env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_ENDPOINT_URL", endpoint);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
+    crate::cli_contract::cli(args, endpoint, env)
 }
 
 #[test]
