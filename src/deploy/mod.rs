@@ -10,6 +10,8 @@
 //! - [`appspec`]: the ECS AppSpec of a deployment.
 
 pub mod appspec;
+// The CLI's rollouts (ECR, Service Quotas and Lambda clients): CLI builds only (feature `cli`).
+#[cfg(feature = "cli")]
 pub mod aws;
 pub mod carry;
 pub mod image;

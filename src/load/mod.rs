@@ -12,6 +12,8 @@
 
 pub mod aws;
 pub mod generator;
+// The CLI's side of the in-VPC load (it invokes the load-generator function): feature `cli`.
+#[cfg(feature = "cli")]
 pub mod in_vpc;
 
 use std::sync::Arc;

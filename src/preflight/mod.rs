@@ -11,6 +11,8 @@
 //! UpdateService); a deployment in progress; a spike window. Rollout changes pass: `make deploy`
 //! carries them after the stack update (`orderbroker carry`).
 
+// Reads the live deployment through `deploy::aws`: CLI builds only (feature `cli`).
+#[cfg(feature = "cli")]
 pub mod aws;
 
 use chrono::{DateTime, Duration, Utc};

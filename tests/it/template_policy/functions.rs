@@ -406,7 +406,7 @@ fn the_tag_policy_runs_last_on_every_deploy_and_hourly_with_tag_keys_limited() {
 }
 
 #[test]
-fn every_function_ships_the_bootstrap_binary_of_a_default_member_and_names_a_known_handler() {
+fn every_function_ships_its_own_executable_a_bin_of_a_default_member_named_like_its_handler() {
     // `sam build` runs `cargo lambda build --bin <Binary>` at the workspace root: the binary must
     // be a bin target of a default member, or the build fails (or builds something else).
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -441,30 +441,39 @@ fn every_function_ships_the_bootstrap_binary_of_a_default_member_and_names_a_kno
         .filter(|t| t["kind"].as_array().unwrap().iter().any(|k| k == "bin"))
         .filter_map(|t| t["name"].as_str())
         .collect();
-    let dispatch = std::fs::read_to_string(root().join("functions/bootstrap/src/main.rs")).unwrap();
     let t = template();
     let functions: Vec<_> = t.resources_of_type("AWS::Serverless::Function").collect();
     assert!(functions.len() >= 6, "{} functions", functions.len());
+    let mut shipped = BTreeSet::new();
     for f in &functions {
         let binary = lookup(f.body, "Metadata.BuildProperties.Binary")
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("{} has no BuildProperties.Binary", f.id));
-        assert_eq!(binary, "bootstrap", "{}: one shared executable", f.id);
         assert!(
             bins.contains(binary),
             "{}: {binary} is not a bin of a default member",
+            f.id
+        );
+        assert!(
+            ::functions::FUNCTIONS.contains(&binary),
+            "{}: {binary} is not one of the functions package's executables",
             f.id
         );
         let handler = f
             .prop("Handler")
             .and_then(Value::as_str)
             .unwrap_or_else(|| panic!("{} names no Handler", f.id));
-        assert!(
-            dispatch.contains(&format!("\"{handler}\" =>")),
-            "{}: the bootstrap has no handler {handler:?}",
+        assert_eq!(
+            ::functions::handler_mismatch(binary, Some(handler)),
+            None,
+            "{}: Handler and Binary differ",
             f.id
         );
+        shipped.insert(binary);
     }
+    // Every executable the functions package builds is shipped by some function.
+    let all: BTreeSet<&str> = ::functions::FUNCTIONS.into_iter().collect();
+    assert_eq!(shipped, all);
 }
 
 #[test]

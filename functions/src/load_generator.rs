@@ -11,7 +11,7 @@ use orderbroker::load::generator::Limits;
 use orderbroker::load::LoadReport;
 use serde_json::Value;
 
-/// Runs the handler until the runtime stops (called by `main` for this function's `Handler`).
+/// Runs the handler until the runtime stops (the `main` of this function's executable).
 pub async fn run() -> Result<(), Error> {
     // One client for every order of every segment: connections are reused as a real client's.
     let client = reqwest::Client::builder()

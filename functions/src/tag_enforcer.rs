@@ -12,7 +12,7 @@ use orderbroker::tagging::aws::{
 };
 use serde_json::Value;
 
-/// Runs the handler until the runtime stops (called by `main` for this function's `Handler`).
+/// Runs the handler until the runtime stops (the `main` of this function's executable).
 pub async fn run() -> Result<(), Error> {
     let cfg = EnforcerConfig::from_env(|k| std::env::var(k).ok());
     let sdk = orderbroker::aws::sdk_config(Duration::from_secs(20)).await;

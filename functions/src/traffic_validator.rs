@@ -10,7 +10,7 @@ use orderbroker::gates::aws::gate;
 use orderbroker::gates::hook::{emf_line, handle, report_failure, HookConfig};
 use serde_json::Value;
 
-/// Runs the handler until the runtime stops (called by `main` for this function's `Handler`).
+/// Runs the handler until the runtime stops (the `main` of this function's executable).
 pub async fn run() -> Result<(), Error> {
     let cfg = HookConfig::from_env(|k| std::env::var(k).ok());
     let sdk = orderbroker::aws::sdk_config(Duration::from_secs(5)).await;

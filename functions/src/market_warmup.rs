@@ -6,7 +6,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use orderbroker::warmup::aws::{self, Clients, RunReport, WarmupConfig, WarmupRequest};
 use serde_json::Value;
 
-/// Runs the handler until the runtime stops (called by `main` for this function's `Handler`).
+/// Runs the handler until the runtime stops (the `main` of this function's executable).
 pub async fn run() -> Result<(), Error> {
     // Bad configuration fails every invocation with the reason, rather than the init.
     let cfg = WarmupConfig::from_env(|k| std::env::var(k).ok());

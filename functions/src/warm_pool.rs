@@ -9,7 +9,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use orderbroker::warm_pool::aws::{self, PoolClients, PoolConfig, PoolReport};
 use serde_json::Value;
 
-/// Runs the handler until the runtime stops (called by `main` for this function's `Handler`).
+/// Runs the handler until the runtime stops (the `main` of this function's executable).
 pub async fn run() -> Result<(), Error> {
     let cfg = PoolConfig::from_env(|k| std::env::var(k).ok());
     let sdk = orderbroker::aws::sdk_config(Duration::from_secs(10)).await;
