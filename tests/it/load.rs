@@ -727,3 +727,17 @@ fn a_run_with_no_answer_prints_no_latency() {
     assert!(s.contains("latency: no order was answered"), "{s}");
     assert!(!s.contains("p50 0 ms"), "{s}");
 }
+
+#[test]
+fn the_canned_segment_the_cold_start_smoke_test_sends_is_a_valid_short_segment() {
+    // scripts/cold-start.py hands events/load-generator-segment.json to the load-generator
+    // executable: it must parse as the function's event and stay a fraction of a second.
+    let req: SegmentRequest =
+        serde_json::from_value(crate::support::event_json("load-generator-segment.json")).unwrap();
+    assert_eq!(req.listener, Listener::Test);
+    assert!(req.duration_seconds > 0.0 && req.duration_seconds <= 1.0);
+    assert!(
+        req.rate * req.duration_seconds >= 1.0,
+        "at least one order is sent"
+    );
+}
