@@ -41,15 +41,18 @@ pub fn handler_mismatch(executable: &str, handler: Option<&str>) -> Option<Strin
     }
 }
 
-/// The `main` of every function: structured logs, the tokio runtime, then the handler's `run`
-/// until the runtime stops. A `Handler` that names another executable is logged (the function
-/// still runs the code it was built with).
+/// The `main` of every function: the trust roots' one file (before any thread:
+/// `orderbroker::aws::tls::prefer_bundle_file`), structured logs, the tokio runtime, then the
+/// handler's `run` until the runtime stops. A `Handler` that names another executable is logged
+/// (the function still runs the code it was built with).
 pub fn start<F, Fut>(executable: &'static str, run: F) -> Result<(), Error>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
+    let bundle = orderbroker::aws::tls::prefer_bundle_file();
     orderbroker::aws::lambda::init_tracing();
+    tracing::debug!(?bundle, "trust roots from one file");
     if let Some(why) = handler_mismatch(executable, std::env::var("_HANDLER").ok().as_deref()) {
         tracing::error!(executable, "{why}");
     }

@@ -14,7 +14,7 @@ use serde_json::Value;
 /// Runs the handler until the runtime stops (the `main` of this function's executable).
 pub async fn run() -> Result<(), Error> {
     // One client for every order of every segment: connections are reused as a real client's.
-    let client = reqwest::Client::builder()
+    let client = orderbroker::aws::tls::http_client_builder()
         .pool_idle_timeout(Duration::from_secs(30))
         .build()?;
     // Every ledger call bounded (5 s): a stuck call never eats the segment.

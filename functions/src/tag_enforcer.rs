@@ -17,7 +17,7 @@ pub async fn run() -> Result<(), Error> {
     let cfg = EnforcerConfig::from_env(|k| std::env::var(k).ok());
     let sdk = orderbroker::aws::sdk_config(Duration::from_secs(20)).await;
     let clients = EnforcerClients::new(&sdk);
-    let http = reqwest::Client::builder()
+    let http = orderbroker::aws::tls::http_client_builder()
         .connect_timeout(Duration::from_secs(5))
         .build()?;
     let (clients, cfg, http) = (&clients, &cfg, &http);

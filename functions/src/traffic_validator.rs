@@ -16,7 +16,7 @@ pub async fn run() -> Result<(), Error> {
     let sdk = orderbroker::aws::sdk_config(Duration::from_secs(5)).await;
     let codedeploy = aws_sdk_codedeploy::Client::new(&sdk);
     let elb = aws_sdk_elasticloadbalancingv2::Client::new(&sdk);
-    let http = reqwest::Client::builder()
+    let http = orderbroker::aws::tls::http_client_builder()
         .connect_timeout(Duration::from_secs(2))
         .pool_max_idle_per_host(8)
         .build()?;

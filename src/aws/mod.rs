@@ -1,11 +1,13 @@
 //! Shared AWS plumbing: the one error type every edge returns ([`AwsError`]), the SDK
 //! configuration with its timeouts, SDK time conversions, the stack reader ([`stack`]), the
-//! CloudWatch helpers ([`cloudwatch`]) and the Lambda runtime helpers ([`lambda`]).
+//! CloudWatch helpers ([`cloudwatch`]), the Lambda runtime helpers ([`lambda`]) and the
+//! process's trust roots ([`tls`]).
 
 pub mod cloudwatch;
 mod error;
 pub mod lambda;
 pub mod stack;
+pub mod tls;
 
 use std::time::Duration;
 

@@ -23,6 +23,7 @@ mod tag_enforcer;
 mod tag_enforcer_moto;
 mod template_policy;
 mod timing;
+mod tls;
 mod update_plan;
 mod validation;
 mod warm_pool;
