@@ -128,33 +128,35 @@ fn read_bundle(file: &Path) -> (Vec<CertificateDer<'static>>, Vec<String>) {
 }
 
 /// The `CERTIFICATE` blocks of a PEM text, decoded in order, and how many did not decode
-/// (text outside the blocks, such as a bundle's comments, and other block types are skipped).
+/// (lines outside the blocks, such as a bundle's comments, and other block types are skipped;
+/// the markers are whole lines, RFC 7468).
 ///
 /// Not rustls-pki-types' PEM reader: its base64 decoder is constant-time, made for private keys,
 /// and was the largest single cost of a function's start-up in a profile of the release build
-/// (docs/build.md, "Cold start"). A trust store holds public certificates only, so the blocks
-/// are decoded with the SDK's own base64 (base64-simd). A test checks both readers agree on this
-/// machine's bundle.
+/// (docs/build.md, "Cold start"). A trust store holds public certificates only, so each block is
+/// decoded with base64-simd's forgiving decoder (line breaks skipped), the decoder the SDK's
+/// own base64 uses. A test checks both readers agree on this machine's bundle.
 pub fn pem_certificates(text: &[u8]) -> (Vec<CertificateDer<'static>>, usize) {
     const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
     const END: &[u8] = b"-----END CERTIFICATE-----";
-    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
-    let (mut certs, mut bad, mut rest) = (Vec::new(), 0, text);
-    while let Some(start) = find(rest, BEGIN) {
-        let body = &rest[start + BEGIN.len()..];
-        let Some(end) = find(body, END) else {
-            bad += 1;
-            break;
-        };
-        let mut b64 = body[..end].to_vec();
-        b64.retain(|b| !b.is_ascii_whitespace());
-        match std::str::from_utf8(&b64).map(aws_smithy_types::base64::decode) {
-            Ok(Ok(der)) if !der.is_empty() => certs.push(CertificateDer::from(der)),
-            _ => bad += 1,
+    let (mut certs, mut bad) = (Vec::new(), 0);
+    let (mut body_start, mut at) = (None, 0);
+    for line in text.split(|&b| b == b'\n') {
+        let (line_start, marker) = (at, line.trim_ascii());
+        at += line.len() + 1;
+        if marker == BEGIN {
+            bad += usize::from(body_start.replace(at).is_some());
+        } else if marker == END {
+            let Some(start) = body_start.take() else {
+                continue;
+            };
+            match base64_simd::forgiving_decode_to_vec(&text[start..line_start]) {
+                Ok(der) if !der.is_empty() => certs.push(CertificateDer::from(der)),
+                _ => bad += 1,
+            }
         }
-        rest = &body[end + END.len()..];
     }
-    (certs, bad)
+    (certs, bad + usize::from(body_start.is_some()))
 }
 
 /// The certificates rustls accepts as trust anchors; the rest counted.
