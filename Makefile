@@ -141,14 +141,15 @@ template-checks: cli
 # without the CLI-only features), then every package is zipped as `sam package` would and
 # refused over 6 MB (docs/build.md).
 build:
-	$(SAM) build
+	start=$$(date +%s); $(SAM) build; echo "build: sam build (arm64, what make deploy ships) took $$(( $$(date +%s) - start )) s"
 	$(TOOLS)/bin/python scripts/package-size.py .aws-sam/build --max-zipped $(MAX_PACKAGE_BYTES)
 
 # The same profile and features for x86_64, the architecture this machine runs: the handler
 # dispatch and cold-start smoke test runs it against a local Runtime API and local AWS stubs.
 # cargo-lambda writes every architecture to target/lambda/<bin>; this build goes to its own dir.
 build-x86:
-	cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS)) --lambda-dir $(X86_DIR)
+	start=$$(date +%s); cargo lambda build --release $(addprefix --bin ,$(FUNCTIONS)) --lambda-dir $(X86_DIR); \
+	echo "build-x86: the x86_64 build of the shipping profile took $$(( $$(date +%s) - start )) s"
 
 smoke: build-x86
 	$(TOOLS)/bin/python scripts/cold-start.py $(X86_DIR) --runs $(SMOKE_RUNS)
