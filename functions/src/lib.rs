@@ -41,18 +41,20 @@ pub fn handler_mismatch(executable: &str, handler: Option<&str>) -> Option<Strin
     }
 }
 
-/// The `main` of every function: the trust roots' one file (before any thread:
-/// `orderbroker::aws::tls::prefer_bundle_file`), structured logs, the tokio runtime, then the
-/// handler's `run` until the runtime stops. A `Handler` that names another executable is logged
+/// The `main` of every function: structured logs, the trust roots' one file (before any
+/// thread: `orderbroker::aws::tls::prefer_bundle_file`), the tokio runtime, then the handler's
+/// `run` until the runtime stops. A `Handler` that names another executable is logged
 /// (the function still runs the code it was built with).
 pub fn start<F, Fut>(executable: &'static str, run: F) -> Result<(), Error>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<(), Error>>,
 {
-    let bundle = orderbroker::aws::tls::prefer_bundle_file();
     orderbroker::aws::lambda::init_tracing();
-    tracing::debug!(?bundle, "trust roots from one file");
+    // SAFETY: nothing has started a thread yet: the tracing subscriber starts none, and the
+    // tokio runtime is built below.
+    let roots = unsafe { orderbroker::aws::tls::prefer_bundle_file() };
+    tracing::debug!(bundle = ?roots.map(|r| &r.source), "trust roots");
     if let Some(why) = handler_mismatch(executable, std::env::var("_HANDLER").ok().as_deref()) {
         tracing::error!(executable, "{why}");
     }

@@ -17,9 +17,11 @@ use chrono::{DateTime, Utc};
 pub use error::{AwsError, AwsResultExt};
 
 /// The SDK configuration from the environment, with a bound on every operation so a stuck call
-/// cannot eat the Lambda's deadline.
+/// cannot eat the Lambda's deadline, and one HTTPS client for every SDK client made from it
+/// ([`tls::sdk_http_client`]: its TLS connector built once, not once per SDK client).
 pub async fn sdk_config(operation_timeout: Duration) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(tls::sdk_http_client())
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_timeout(operation_timeout)
