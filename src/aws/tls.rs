@@ -148,9 +148,10 @@ pub fn pem_certificates(text: &[u8]) -> (Vec<CertificateDer<'static>>, usize) {
     (certs, bad + usize::from(body_start.is_some()))
 }
 
-/// A reqwest client builder: trusting the bundle's roots when [`prefer_bundle_file`] kept them
-/// (instead of reqwest's platform verifier reading the platform's store again), else reqwest's
-/// default (its platform verifier), as in the CLI.
+/// A reqwest client builder for the functions: trusting the bundle's roots when
+/// [`prefer_bundle_file`] kept them (instead of reqwest's platform verifier reading the
+/// platform's store again), else reqwest's default (its platform verifier). The CLI, which never
+/// pins, builds its clients with `reqwest::Client::builder()` directly.
 pub fn http_client_builder() -> reqwest::ClientBuilder {
     match PINNED.get() {
         Some(roots) => reqwest::Client::builder().tls_certs_only(

@@ -51,7 +51,7 @@ impl Clients {
             quotas: aws_sdk_servicequotas::Client::new(sdk),
             cloudwatch: aws_sdk_cloudwatch::Client::new(sdk),
             autoscaling: aws_sdk_applicationautoscaling::Client::new(sdk),
-            http: crate::aws::tls::http_client_builder()
+            http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap_or_default(),

@@ -149,7 +149,7 @@ pub async fn run(args: LoadArgs) -> Result<ExitCode> {
             None => return Err(segments_error(failed_segments)),
         }
     } else {
-        let client = orderbroker::aws::tls::http_client_builder().build()?;
+        let client = reqwest::Client::builder().build()?;
         let counters = Arc::new(load::Counters::default());
         let ticker = progress(
             counters.clone(),
