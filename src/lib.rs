@@ -56,6 +56,7 @@ pub mod load;
 pub mod network;
 pub mod preflight;
 pub mod readiness;
+pub mod rehearse;
 pub mod tagging;
 pub mod timing;
 pub mod update;

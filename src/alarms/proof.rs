@@ -68,11 +68,25 @@ pub struct Version {
 }
 
 /// One task of the group: RUNNING (registered) and healthy, in seconds of the deployment;
-/// `healthy` `None` for a task that never passes its health checks.
+/// `healthy` `None` for a task that never passes its health checks; `stopped` when its target
+/// left the group (deregistered: in neither host count and served nothing from then on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Task {
     pub running: i64,
     pub healthy: Option<i64>,
+    pub stopped: Option<i64>,
+}
+
+impl Task {
+    /// Registered and not yet deregistered at `t`.
+    fn registered(&self, t: i64) -> bool {
+        t >= self.running && self.stopped.is_none_or(|s| t < s)
+    }
+
+    /// Healthy (and still registered) at `t`.
+    fn healthy_at(&self, t: i64) -> bool {
+        self.healthy.is_some_and(|h| h <= t) && self.registered(t)
+    }
 }
 
 /// How UnHealthyHostCount is sampled within a minute: AWS does not document it.
@@ -229,9 +243,7 @@ impl GroupTraffic {
         let mut healthy: Vec<usize> = Vec::with_capacity(self.tasks.len());
         for t in 0..self.end {
             healthy.clear();
-            healthy.extend(
-                (0..self.tasks.len()).filter(|&i| self.tasks[i].healthy.is_some_and(|h| h <= t)),
-            );
+            healthy.extend((0..self.tasks.len()).filter(|&i| self.tasks[i].healthy_at(t)));
             let (share, class) = self.share_at(t);
             let before = c.production.floor() as u64;
             c.production += self.rate * share;
@@ -304,13 +316,11 @@ impl GroupTraffic {
         let unhealthy = self
             .tasks
             .iter()
-            .filter(|k| t >= k.running + grace && k.healthy.is_none_or(|h| t < h))
+            .filter(|k| {
+                t >= k.running + grace && k.registered(t) && k.healthy.is_none_or(|h| t < h)
+            })
             .count() as u64;
-        let healthy = self
-            .tasks
-            .iter()
-            .filter(|k| k.healthy.is_some_and(|h| t >= h))
-            .count() as u64;
+        let healthy = self.tasks.iter().filter(|k| k.healthy_at(t)).count() as u64;
         out.healthy.add_value(t + o, healthy as f64, 1);
         match self.sampling {
             Sampling::EverySecond => out.unhealthy.add_value(t + o, unhealthy as f64, 1),
@@ -366,10 +376,12 @@ mod tests {
                 Task {
                     running: 10,
                     healthy: Some(40),
+                    stopped: None,
                 },
                 Task {
                     running: 10,
                     healthy: Some(40),
+                    stopped: None,
                 },
             ],
             shares: vec![(60, 0.1, Class::Canary), (240, 1.0, Class::Full)],

@@ -3,6 +3,7 @@
 
 pub mod custom_resource;
 pub mod resolve;
+pub mod rules;
 pub mod samconfig;
 pub mod template;
 

@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::gates::hook::Listener;
+
 use serde::{Deserialize, Serialize};
 
 /// What can be wrong.
@@ -230,6 +232,18 @@ fn valid_task_definition(arn: &str) -> bool {
             .is_some_and(|rev| rev >= 1)
 }
 
+/// Where the gates run, in lifecycle order: the test-listener gate once test traffic reaches
+/// green (AfterAllowTestTraffic) and again just before production moves (BeforeAllowTraffic),
+/// the production-listener gate once production has moved (AfterAllowTraffic). The rehearsal
+/// runs the same placement.
+pub fn hook_placement() -> Vec<(&'static str, Listener)> {
+    vec![
+        ("AfterAllowTestTraffic", Listener::Test),
+        ("BeforeAllowTraffic", Listener::Test),
+        ("AfterAllowTraffic", Listener::Production),
+    ]
+}
+
 /// The AppSpec (YAML) for deploying `task_definition`, whose CPU architecture is `arch`.
 pub fn render(
     outputs: &BTreeMap<String, String>,
@@ -284,11 +298,16 @@ pub fn render(
                 },
             },
         }],
-        hooks: vec![
-            BTreeMap::from([("AfterAllowTestTraffic", test_hook.clone())]),
-            BTreeMap::from([("BeforeAllowTraffic", test_hook)]),
-            BTreeMap::from([("AfterAllowTraffic", prod_hook)]),
-        ],
+        hooks: hook_placement()
+            .into_iter()
+            .map(|(event, listener)| {
+                let function = match listener {
+                    Listener::Test => test_hook.clone(),
+                    Listener::Production => prod_hook.clone(),
+                };
+                BTreeMap::from([(event, function)])
+            })
+            .collect(),
     };
     serde_norway::to_string(&doc).map_err(|e| AppSpecError::BadOutput {
         name: "CapacityProviderStrategy",

@@ -24,6 +24,9 @@ pub const SYNTHETIC_HEADER: &str = "X-Synthetic-Order";
 /// The header carrying each order's unique idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
+/// The pause between health answers once one answered 200 (the warm-up's quick confirmation).
+pub const HEALTH_PAUSE_MS: u64 = 200;
+
 /// How a run is done and judged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidationConfig {
@@ -441,7 +444,7 @@ async fn warm_up(
             }
         }
         let pause = if in_a_row > 0 {
-            Duration::from_millis(200)
+            Duration::from_millis(HEALTH_PAUSE_MS)
         } else {
             cfg.warmup_interval
         };

@@ -170,6 +170,7 @@ fn tasks(launch: u32, starts: &[TaskStart], to_healthy: u32) -> Vec<Task> {
             Task {
                 running: i64::from(running),
                 healthy: Some(i64::from(running + t.running_to_healthy + to_healthy)),
+                stopped: None,
             }
         })
         .collect()
@@ -268,6 +269,7 @@ pub fn blue(t: &Timeline, s: &Scenario) -> GroupTraffic {
             Task {
                 running: -600,
                 healthy: Some(-590),
+                stopped: None,
             };
             s.wave.len()
         ],
@@ -300,41 +302,16 @@ pub fn keys_of(a: &AlarmDefinition) -> Keys {
 }
 
 /// Publication orders every proof runs (each ALB metric's delay is one value per run, over
-/// the assumed 30-150 s, docs/deployments.md): all 90 s (nominal), all 30 s, all 150 s,
-/// RequestCount and HealthyHostCount early and the rest late, the 5xx and latency metrics late
-/// and the rest early, and the reverse of that.
+/// the assumed 30-150 s, docs/deployments.md): all 90 s (nominal), then the rehearsal's five
+/// ([`crate::rehearse::latencies::publication_orders`]).
 pub fn publication_orders() -> Vec<(&'static str, Delays)> {
-    let (early, late) = (DELAY_RANGE.0, DELAY_RANGE.1);
-    let errs_latency = [
-        ("HTTPCode_Target_5XX_Count", 0),
-        ("TargetConnectionErrorCount", 0),
-        ("TargetResponseTime", 0),
-    ];
-    let with = |v: u32| errs_latency.map(|(k, _)| (k, v));
-    vec![
-        ("all 90 s", Delays::uniform(NOMINAL_DELAY)),
-        ("all 30 s", Delays::uniform(early)),
-        ("all 150 s", Delays::uniform(late)),
-        (
-            "RequestCount and HealthyHostCount early, the rest late",
-            Delays::by_metric(
-                late,
-                &[("RequestCount", early), ("HealthyHostCount", early)],
-            ),
-        ),
-        (
-            "5xx and latency late, the rest early",
-            Delays::by_metric(early, &with(late)),
-        ),
-        (
-            "5xx and latency early, the rest late",
-            Delays::by_metric(late, &with(early)),
-        ),
-    ]
+    let mut orders = vec![("all 90 s", Delays::uniform(NOMINAL_DELAY))];
+    orders.extend(crate::rehearse::latencies::publication_orders());
+    orders
 }
 
 /// ASSUMPTION (AWS documents no bound for the ALB's publication delay): 30-150 s, nominal 90.
-pub const DELAY_RANGE: (u32, u32) = (30, 150);
+pub const DELAY_RANGE: (u32, u32) = crate::rehearse::latencies::PUBLICATION_RANGE;
 pub const NOMINAL_DELAY: u32 = 90;
 
 /// Walks every scenario through every deployment-group alarm, as green and as blue, under

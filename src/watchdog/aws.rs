@@ -15,7 +15,7 @@ use crate::aws::{from_smithy, AwsError, AwsResultExt};
 use crate::watchdog::{
     classify, decide, health_verdict, join, nothing_to_count, parse_event, ContainerExit, Decision,
     DeploymentView, HealthVerdict, Join, StopClass, TaskSetView, TaskStopped,
-    COUNTED_STOPS_DEFAULT, RECHECK_SECONDS,
+    COUNTED_STOPS_DEFAULT, INVOCATION_SECONDS, RECHECK_SECONDS,
 };
 
 /// What can go wrong.
@@ -436,7 +436,7 @@ pub async fn check(
     deadline: Instant,
 ) -> Result<Outcome, WatchdogError> {
     let started = Instant::now();
-    let until = (started + Duration::from_secs(50)).min(
+    let until = (started + Duration::from_secs(u64::from(INVOCATION_SECONDS))).min(
         deadline
             .checked_sub(Duration::from_secs(5))
             .unwrap_or(started),

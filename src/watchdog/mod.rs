@@ -27,6 +27,8 @@ use serde::{Deserialize, Serialize};
 
 /// How often the scheduled check re-reads target health within one invocation.
 pub const RECHECK_SECONDS: u32 = 10;
+/// How long one scheduled invocation keeps re-checking (the function's timeout is 60 s).
+pub const INVOCATION_SECONDS: u32 = 50;
 /// Counted stops of green tasks that stop the deployment, unless `COUNTED_STOPS` says otherwise.
 pub const COUNTED_STOPS_DEFAULT: u32 = 2;
 

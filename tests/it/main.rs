@@ -18,6 +18,7 @@ mod network;
 mod plan_picture;
 mod preflight;
 mod readiness;
+mod rehearse;
 mod support;
 mod tag_enforcer;
 mod tag_enforcer_moto;

@@ -164,6 +164,11 @@ enum Command {
     /// carries it on a running platform: frozen, rollout, replacement or stack-update, with its
     /// source and cause (exit 1 when anything is frozen or a flagged replacement)
     UpdatePlan(update_plan::UpdatePlanArgs),
+    /// Rehearse a blue/green deployment offline: a discrete-event model of CodeDeploy, ECS, the
+    /// ALB and EventBridge with the gates', the watchdog's and the alarms' own decisions inside,
+    /// for a built-in scenario or a scenario file; --all runs every built-in one (exit 1 if one
+    /// misses its bound)
+    Rehearse(rehearse::RehearseArgs),
 }
 
 #[tokio::main]
@@ -217,6 +222,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Alarms(a) => alarms::run(a),
         Command::Network(a) => network::run(a),
         Command::UpdatePlan(a) => update_plan::run(a).await,
+        Command::Rehearse(a) => rehearse::run(a),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod network;
 pub mod plan;
 pub mod preflight;
 pub mod readiness;
+pub mod rehearse;
 pub mod rollback;
 pub mod samconfig;
 pub mod status;

@@ -1,0 +1,150 @@
+//! The deployment rehearsal: a deterministic discrete-event model, on a simulated clock, of
+//! what happens between "deployment created" and "rollback complete" (or the termination wait's
+//! end), with the project's own decisions inside it (pure; no AWS, no network).
+//!
+//! - [`latencies`]: every latency AWS does not document, one range each, with its source.
+//! - [`scenario`]: the built-in scenarios and the YAML scenario file.
+//! - [`world`]: the template's values, the functions' settings and the hook placement.
+//! - [`engine`]: the clock and CodeDeploy; [`ecs`]: tasks and target health; [`gate`]: the
+//!   hooks' gates; [`watch`]: the watchdog; [`traffic`]: the alarms on the run's ALB metrics.
+//! - [`runs`]: one run, the combinations and the samples; [`report`]: what `rehearse` prints.
+//!
+//! docs/rehearsal.md describes the model and lists its assumptions.
+
+pub mod ecs;
+pub mod engine;
+pub mod gate;
+pub mod latencies;
+pub mod report;
+pub mod runs;
+pub mod scenario;
+pub mod traffic;
+pub mod watch;
+pub mod world;
+
+use serde::Serialize;
+
+use engine::{Outcome, MS};
+use latencies::{Choice, Pick};
+use runs::RunResult;
+use scenario::{PerPhase, Scenario};
+use traffic::Cache;
+use world::Setup;
+
+/// What kind of bad version a scenario describes, from its content (the onset rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Good,
+    /// Never listens, never healthy or crashes: a gate or the watchdog must stop it.
+    NeverServes,
+    /// Fails or is slow under production traffic only: an alarm must stop it.
+    FailsUnderTraffic,
+    /// A hook never reports.
+    SilentHook,
+}
+
+fn bad_phase(sc: &Scenario, setup: &Setup) -> [bool; 3] {
+    let e = sc.green.error_rate.unwrap_or(PerPhase::all(0.0));
+    let p = sc
+        .green
+        .p99_ms
+        .unwrap_or(PerPhase::all(scenario::DEFAULT_P99_MS));
+    let slow = setup.p99_alarm_seconds * 1000.0;
+    [(e.test, p.test), (e.canary, p.canary), (e.full, p.full)].map(|(e, p)| e >= 0.05 || p > slow)
+}
+
+fn never_serves(sc: &Scenario) -> bool {
+    !sc.green.listens || sc.green.healthy_after_s == Some(None) || sc.green.crash_after_s.is_some()
+}
+
+/// The scenario's kind, the first that applies.
+pub fn kind(sc: &Scenario, setup: &Setup) -> Kind {
+    if never_serves(sc) {
+        Kind::NeverServes
+    } else if bad_phase(sc, setup).iter().any(|b| *b) {
+        Kind::FailsUnderTraffic
+    } else if !sc.green.hooks_report {
+        Kind::SilentHook
+    } else {
+        Kind::Good
+    }
+}
+
+/// The onset of a run (ms of the deployment): the earliest of what the content makes bad.
+pub fn onset(sc: &Scenario, setup: &Setup, o: &Outcome) -> Option<i64> {
+    let mut at: Vec<i64> = Vec::new();
+    if never_serves(sc) {
+        at.extend(
+            o.tasks
+                .iter()
+                .filter(|t| t.group == ecs::Group::Green)
+                .map(|t| t.running)
+                .min(),
+        );
+    }
+    let [test, canary, full] = bad_phase(sc, setup);
+    if test {
+        at.extend(o.gate_traffic.first().map(|g| g.0));
+    }
+    if canary {
+        at.extend(o.cd.canary);
+    }
+    if full {
+        at.extend(o.cd.full);
+    }
+    if !sc.green.hooks_report {
+        at.extend(o.cd.hook_started.first().map(|h| h.1));
+    }
+    at.into_iter().min()
+}
+
+/// A scenario rehearsed: the nominal run, the best and worst cases and how many runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rehearsal {
+    pub kind: Kind,
+    #[serde(flatten)]
+    pub nominal: RunResult,
+    pub best_case: Option<RunResult>,
+    pub worst_case: Option<RunResult>,
+    pub runs: usize,
+    /// The most failed production requests of any run.
+    pub max_failed_production_requests: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<(f64, String)>,
+}
+
+/// Rehearses a scenario against a setup.
+pub fn rehearse(setup: &Setup, sc: &Scenario, timeline: bool) -> Rehearsal {
+    let mut cache = Cache::default();
+    let nominal_delays = latencies::nominal_publication();
+    let (nominal, out) = runs::run_once(
+        setup,
+        sc,
+        Choice::new(Pick::Nominal),
+        ("every metric at the middle of its range", &nominal_delays),
+        &mut cache,
+        timeline,
+    );
+    let mut all = runs::combinations(setup, sc, &mut cache);
+    all.extend(runs::samples(setup, sc, &mut cache));
+    let bad = kind(sc, setup) != Kind::Good;
+    Rehearsal {
+        kind: kind(sc, setup),
+        best_case: runs::pick(&all, bad, false),
+        worst_case: runs::pick(&all, bad, true),
+        runs: all.len() + 1,
+        max_failed_production_requests: all
+            .iter()
+            .chain(std::iter::once(&nominal))
+            .map(|r| r.failed_production_requests)
+            .max()
+            .unwrap_or(0),
+        nominal,
+        timeline: out
+            .log
+            .into_iter()
+            .map(|(t, w)| (t as f64 / MS as f64, w))
+            .collect(),
+    }
+}

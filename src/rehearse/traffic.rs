@@ -1,0 +1,249 @@
+//! What the run's traffic does to the deployment group's alarms and to production (pure): each
+//! target group's ALB metrics built from the run (`alarms::proof::GroupTraffic`, the ALB's
+//! documented reporting) and every alarm of the group evaluated by the library's CloudWatch
+//! evaluator (`alarms::AlarmDefinition::first_alarm`), never restated here.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+
+use crate::alarms::data::{Delays, MetricStore};
+use crate::alarms::evaluate::{Settings, State};
+use crate::alarms::proof::{self, Class, Cold, GroupTraffic, PerClass, Sampling, Version};
+use crate::alarms::AlarmDefinition;
+use crate::timing::walk;
+
+use super::ecs::{first_healthy, Group};
+use super::engine::{Outcome, MS};
+use super::scenario::{PerPhase, Scenario, DEFAULT_P99_MS};
+use super::world::Setup;
+
+/// Seconds of the deployment, rounded down.
+fn secs(ms: i64) -> i64 {
+    ms.div_euclid(MS)
+}
+
+fn per_class(p: Option<PerPhase>, default: f64, scale: f64) -> PerClass<f64> {
+    let p = p.unwrap_or(PerPhase::all(default));
+    PerClass {
+        test: p.test * scale,
+        canary: p.canary * scale,
+        full: p.full * scale,
+    }
+}
+
+/// Where the alarms stop mattering: CodeDeploy acts on an alarm only while the deployment is
+/// in progress (until it is stopped, or the termination wait is over).
+pub fn horizon(o: &Outcome) -> i64 {
+    o.cd.stopped_at.or(o.cd.finished_at).unwrap_or(o.end)
+}
+
+fn tasks(setup: &Setup, o: &Outcome, group: Group) -> Vec<proof::Task> {
+    let hc = setup.timing.health_check;
+    let end = horizon(o);
+    o.tasks
+        .iter()
+        .filter(|t| t.group == group && t.running <= end)
+        .map(|t| {
+            let until = t.stopping.unwrap_or(end).min(end);
+            proof::Task {
+                running: secs(t.running),
+                healthy: first_healthy(t, until, hc).map(secs),
+                stopped: t.stopping.filter(|s| *s <= end).map(secs),
+            }
+        })
+        .collect()
+}
+
+/// The replacement (green) target group through the run.
+pub fn green(setup: &Setup, s: &Scenario, o: &Outcome, sampling: Sampling) -> GroupTraffic {
+    let canary = f64::from(setup.timing.canary_percent) / 100.0;
+    let mut shares = Vec::new();
+    if let Some(c) = o.cd.canary {
+        shares.push((secs(c), canary, Class::Canary));
+    }
+    if let Some(f) = o.cd.full {
+        shares.push((secs(f), 1.0, Class::Full));
+    }
+    if let (Some(b), Some(_)) = (o.cd.back_on_blue, o.cd.canary) {
+        shares.push((secs(b), 0.0, Class::Full));
+    }
+    let test: u64 = o
+        .gate_traffic
+        .iter()
+        .filter(|g| g.3 != "AfterAllowTraffic")
+        .map(|g| g.2)
+        .sum();
+    let first = o.gate_traffic.first().map(|g| secs(g.0));
+    GroupTraffic {
+        offset: o.phase,
+        tasks: tasks(setup, o, Group::Green),
+        shares,
+        gate: first.map(|f| (f, test)),
+        rate: s.production_rps,
+        noise: walk::Timeline::of(&setup.timing).noise,
+        version: Version {
+            error_rate: per_class(s.green.error_rate, 0.0, 1.0),
+            p99_seconds: per_class(s.green.p99_ms, DEFAULT_P99_MS, 0.001),
+            cold: s.green.cold.map(|c| Cold {
+                first_requests: c.first_requests,
+                seconds: c.p99_ms / 1000.0,
+            }),
+        },
+        end: secs(horizon(o)),
+        to_unhealthy: i64::from(setup.timing.health_check.to_unhealthy()),
+        sampling,
+    }
+}
+
+/// The original (blue) target group: all of production, then what the canary leaves, then
+/// nothing, and all of it again after a rollback.
+pub fn blue(setup: &Setup, s: &Scenario, o: &Outcome, sampling: Sampling) -> GroupTraffic {
+    let canary = f64::from(setup.timing.canary_percent) / 100.0;
+    let mut shares = vec![(0, 1.0, Class::Full)];
+    if let Some(c) = o.cd.canary {
+        shares.push((secs(c), 1.0 - canary, Class::Full));
+    }
+    if let Some(f) = o.cd.full {
+        shares.push((secs(f), 0.0, Class::Full));
+    }
+    if let (Some(b), Some(_)) = (o.cd.back_on_blue, o.cd.canary) {
+        shares.push((secs(b), 1.0, Class::Full));
+    }
+    GroupTraffic {
+        offset: o.phase,
+        tasks: tasks(setup, o, Group::Blue),
+        shares,
+        gate: None,
+        rate: s.production_rps,
+        noise: walk::Timeline::of(&setup.timing).noise,
+        version: Version {
+            error_rate: PerClass::all(s.blue.error_rate),
+            p99_seconds: PerClass::all(s.blue.p99_ms / 1000.0),
+            cold: None,
+        },
+        end: secs(horizon(o)),
+        to_unhealthy: i64::from(setup.timing.health_check.to_unhealthy()),
+        sampling,
+    }
+}
+
+/// Metric stores and first-ALARM instants already computed: a store by the traffic it came
+/// from, an alarm's first ALARM by its store and the publication delays.
+#[derive(Debug, Default)]
+pub struct Cache {
+    stores: HashMap<u64, MetricStore>,
+    firsts: HashMap<(usize, u64, u64), Option<i64>>,
+    pub hits: u64,
+    pub misses: u64,
+}
+
+fn key(parts: &[&dyn std::fmt::Debug]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for p in parts {
+        format!("{p:?}").hash(&mut h);
+    }
+    h.finish()
+}
+
+/// Every alarm of the group that reaches ALARM by the run's end, with the instant (ms of the
+/// deployment), earliest first. How UnHealthyHostCount is sampled within a minute is not
+/// documented: an alarm reading it counts when either reading trips it (every second, the
+/// pessimistic one for a bad version; any moment of a minute, for a good one).
+pub fn alarms(
+    setup: &Setup,
+    s: &Scenario,
+    o: &Outcome,
+    delays: &Delays,
+    cache: &mut Cache,
+) -> Vec<(String, i64)> {
+    let traffic = [Sampling::EverySecond, Sampling::AnyMoment].map(|sampling| {
+        let g = green(setup, s, o, sampling);
+        let b = blue(setup, s, o, sampling);
+        let (gk, bk) = (key(&[&g]), key(&[&b]));
+        ((g, gk), (b, bk))
+    });
+    let delays_key = key(&[delays]);
+    let blue_prefix = format!("{}.", setup.blue_group);
+    let mut out: Vec<(String, i64)> = Vec::new();
+    for (index, a) in setup.timing.alarms.iter().enumerate() {
+        let keys = walk::keys_of(a);
+        let is_blue = keys
+            .requests
+            .dimensions
+            .get("TargetGroup")
+            .is_some_and(|v| v.starts_with(&blue_prefix));
+        let reads_hosts = a.metrics().any(|m| m.metric.name == "UnHealthyHostCount");
+        let samplings: &[usize] = if reads_hosts { &[0, 1] } else { &[1] };
+        for &i in samplings {
+            let t = if is_blue {
+                &traffic[i].1
+            } else {
+                &traffic[i].0
+            };
+            if let Some(at) = first_alarm(cache, (index, a), t, &keys, (delays, delays_key)) {
+                match out.iter_mut().find(|(id, _)| *id == a.logical_id) {
+                    Some(e) => e.1 = e.1.min(at),
+                    None => out.push((a.logical_id.clone(), at)),
+                }
+            }
+        }
+    }
+    out.sort_by_key(|(_, at)| *at);
+    out
+}
+
+/// One alarm's first ALARM on one group's traffic (ms of the deployment), from the cache when
+/// the same traffic and publication were evaluated before.
+fn first_alarm(
+    cache: &mut Cache,
+    (index, a): (usize, &AlarmDefinition),
+    (t, store_key): &(GroupTraffic, u64),
+    keys: &proof::Keys,
+    (delays, delays_key): (&Delays, u64),
+) -> Option<i64> {
+    let store_key = *store_key;
+    if let Some(v) = cache.firsts.get(&(index, store_key, delays_key)) {
+        cache.hits += 1;
+        return *v;
+    }
+    cache.misses += 1;
+    let store = cache
+        .stores
+        .entry(store_key)
+        .or_insert_with(|| t.streams(keys));
+    let o = i64::from(t.offset);
+    let found = a.first_alarm(
+        store,
+        delays,
+        (o, t.end + o),
+        &Settings::default(),
+        State::Ok,
+    );
+    let at = found.ok().flatten().map(|tick| (tick - o) * MS);
+    cache.firsts.insert((index, store_key, delays_key), at);
+    at
+}
+
+/// Production requests the new version answered 5xx (its own error rate; the background noise
+/// every version has is not the deployment's).
+pub fn failed_production_requests(setup: &Setup, s: &Scenario, o: &Outcome) -> u64 {
+    let g = green(setup, s, o, Sampling::AnyMoment);
+    let rates = per_class(s.green.error_rate, 0.0, 1.0);
+    let (mut produced, mut index, mut failed) = (0.0f64, [0u64; 2], 0u64);
+    let start = g.shares.first().map_or(g.end, |s| s.0);
+    for t in start..g.end {
+        let Some((_, share, class)) = g.shares.iter().rev().find(|(at, _, _)| *at <= t) else {
+            continue;
+        };
+        let before = produced.floor() as u64;
+        produced += g.rate * share;
+        let n = produced.floor() as u64 - before;
+        let slot = usize::from(*class == Class::Full);
+        let r = rates.get(*class).min(1.0);
+        let f = |k: u64| (k as f64 * r).floor() as u64;
+        failed += f(index[slot] + n) - f(index[slot]);
+        index[slot] += n;
+    }
+    failed
+}
