@@ -110,6 +110,8 @@ pub struct Rehearsal {
     pub runs: usize,
     /// The most failed production requests of any run.
     pub max_failed_production_requests: u64,
+    /// How many runs each mechanism stopped (`none`: not rolled back).
+    pub stopped_by_runs: std::collections::BTreeMap<String, usize>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<(f64, String)>,
 }
@@ -140,6 +142,11 @@ pub fn rehearse(setup: &Setup, sc: &Scenario, timeline: bool) -> Rehearsal {
             .map(|r| r.failed_production_requests)
             .max()
             .unwrap_or(0),
+        stopped_by_runs: all.iter().fold(Default::default(), |mut m, r| {
+            let by = r.stopped_by.clone().unwrap_or_else(|| "none".into());
+            *m.entry(by).or_insert(0) += 1;
+            m
+        }),
         nominal,
         timeline: out
             .log

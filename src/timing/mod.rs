@@ -32,6 +32,11 @@ pub const MARGIN_SECONDS: u32 = 15;
 /// What the gate needs after green is healthy: the listener's own health answers, the
 /// synthetic orders (20 at 4 in flight, 2 s timeout each: at most 10 s) and slack.
 pub const GATE_ORDERS_SECONDS: u32 = 30;
+/// The longest from NeverHealthySeconds elapsing to the watchdog's next look at green's target
+/// health: its per-minute invocations re-check every RECHECK_SECONDS for INVOCATION_SECONDS, so
+/// the widest gap between two checks is the rest of the minute plus one re-check interval.
+pub const WATCHDOG_GAP_SECONDS: u32 =
+    60 - crate::watchdog::INVOCATION_SECONDS + crate::watchdog::RECHECK_SECONDS;
 /// Time a hook keeps back from the Lambda deadline to report its status.
 pub const REPORT_RESERVE_SECONDS: u32 = 15;
 /// Target-group health checks of both target groups (template: HealthCheckIntervalSeconds,
@@ -74,8 +79,10 @@ impl HealthCheck {
 /// same name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Derived {
-    /// `HealthCheckGracePeriodSeconds` (ECS, counted from RUNNING): the JVM's declared start,
-    /// the healthy threshold and the margin, so a slow-but-healthy JVM is never replaced.
+    /// `HealthCheckGracePeriodSeconds` (ECS, counted from RUNNING): NeverHealthySeconds, the
+    /// watchdog's widest gap between checks and the margin. A slow-but-healthy JVM is never
+    /// replaced, and a never-healthy green task is still RUNNING (its clock not restarted by a
+    /// replacement) when the watchdog and the gates judge it: they act first, ECS after.
     pub health_check_grace_seconds: u32,
     /// `LaunchToHealthySeconds`: launch -> target healthy. The warm-up's lead, the deploy and
     /// preflight spike windows, the warm pool's start when nothing was measured.
@@ -137,7 +144,7 @@ pub fn derive(start: StartTimes, hc: HealthCheck) -> Derived {
     let never_healthy = start.running_to_healthy + hc.to_healthy() + MARGIN_SECONDS;
     let readiness = start.launch_to_running + never_healthy;
     Derived {
-        health_check_grace_seconds: never_healthy,
+        health_check_grace_seconds: never_healthy + WATCHDOG_GAP_SECONDS + MARGIN_SECONDS,
         launch_to_healthy_seconds: start.launch_to_running
             + start.running_to_healthy
             + hc.to_healthy(),
@@ -317,7 +324,7 @@ mod tests {
     #[test]
     fn derived_values_for_the_defaults() {
         let d = derive(DEFAULTS, DEFAULT_HEALTH_CHECK);
-        assert_eq!(d.health_check_grace_seconds, 85);
+        assert_eq!(d.health_check_grace_seconds, 120);
         assert_eq!(d.launch_to_healthy_seconds, 130);
         assert_eq!(d.gate_readiness_seconds, 145);
         assert_eq!(d.hook_timeout_seconds, 190);
@@ -336,10 +343,10 @@ mod tests {
             ),
         ];
         let e = derived_overrides(&pairs, DEFAULTS, DEFAULT_HEALTH_CHECK).unwrap_err();
-        assert!(e.to_string().contains("115"), "{e}");
+        assert!(e.to_string().contains("150"), "{e}");
         let ok = vec![("TaskRunningToHealthySeconds".to_string(), "90".to_string())];
         let out = derived_overrides(&ok, DEFAULTS, DEFAULT_HEALTH_CHECK).unwrap();
-        assert!(out.contains(&("HealthCheckGracePeriodSeconds".into(), "115".into())));
+        assert!(out.contains(&("HealthCheckGracePeriodSeconds".into(), "150".into())));
     }
 
     #[test]

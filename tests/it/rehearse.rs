@@ -213,6 +213,13 @@ fn bad_versions_are_stopped_by_the_expected_mechanisms() {
         assert!(by.contains(&got.as_str()), "{name}: stopped by {got}");
         let w = r.worst_case.as_ref().unwrap();
         assert!(w.rolled_back, "{name}: every run rolled back");
+        for (mechanism, runs) in &r.stopped_by_runs {
+            assert!(
+                by.contains(&mechanism.as_str()),
+                "{name}: {runs} runs stopped by {mechanism}: {:?}",
+                r.stopped_by_runs
+            );
+        }
         let took = w.rollback_complete_after_s.unwrap() - w.onset_s.unwrap();
         assert!(
             took <= report::ROLLBACK_BOUND_SECONDS,

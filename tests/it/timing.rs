@@ -233,7 +233,7 @@ fn samconfig_overrides_passes_the_derived_values_and_refuses_hand_set_ones() {
         .unwrap();
     let text = crate::support::succeeded(&out);
     assert!(
-        text.contains("HealthCheckGracePeriodSeconds=\"115\""),
+        text.contains("HealthCheckGracePeriodSeconds=\"150\""),
         "{text}"
     );
     assert!(text.contains("HookTimeoutSeconds=\"220\""), "{text}");
