@@ -229,6 +229,33 @@ fn bad_versions_are_stopped_by_the_expected_mechanisms() {
 }
 
 #[test]
+fn good_versions_are_never_rolled_back_trip_no_alarm_and_lose_no_request() {
+    let t = template();
+    for name in [
+        "good-slow-jvm",
+        "good-under-load",
+        "good-scale-out-during-deploy",
+    ] {
+        let r = rehearsed(name);
+        let w = r.worst_case.as_ref().unwrap();
+        assert!(
+            !w.rolled_back,
+            "{name}: rolled back in some run: {:?}",
+            r.stopped_by_runs
+        );
+        assert!(w.alarms_fired.is_empty(), "{name}: {:?}", w.alarms_fired);
+        assert_eq!(r.max_failed_production_requests, 0, "{name}");
+        assert!(report::misses(r, &setup_of(&t, &scenario::built_in(name).unwrap())).is_empty());
+        // The good version went all the way: every hook passed, production on green.
+        let n = &r.nominal;
+        assert!(
+            n.stopped_by.is_none() && n.onset_s.is_none(),
+            "{name}: {n:?}"
+        );
+    }
+}
+
+#[test]
 fn the_report_has_the_issues_keys_and_is_deterministic() {
     let out = cli(&["rehearse", "--scenario", "crash-loop", "--json"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
