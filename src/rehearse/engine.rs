@@ -44,6 +44,8 @@ pub enum Ev {
     TaskStopped(usize),
     WatchdogEvent(usize),
     WatchdogCheck(i64),
+    /// A hook's silence deadline inside an invocation that started then.
+    WatchdogHookDue(i64),
     ScaleOut,
     FullShift,
     AlarmSeen(String),
@@ -204,6 +206,7 @@ impl<'a> Sim<'a> {
             Ev::TaskStopped(id) => self.on_stopped(id, now),
             Ev::WatchdogEvent(id) => self.on_watchdog_event(id, now),
             Ev::WatchdogCheck(started) => self.on_watchdog_check(started, now),
+            Ev::WatchdogHookDue(started) => self.on_watchdog_hooks(started, now),
             Ev::ScaleOut => self.on_scale_out(now),
             Ev::FullShift => self.on_full_shift(now),
             Ev::AlarmSeen(id) => {

@@ -7,8 +7,9 @@
 //! shows what the watchdog does IF that holds.
 
 use crate::watchdog::{
-    classify, decide, health_verdict, join, ContainerExit, Decision, DeploymentView, HealthVerdict,
-    TaskSetView, TaskStopped, INVOCATION_SECONDS, RECHECK_SECONDS,
+    classify, decide, health_verdict, hook_verdict, join, ContainerExit, Decision, DeploymentView,
+    HealthVerdict, HookVerdict, LifecycleView, TaskSetView, TaskStopped, INVOCATION_SECONDS,
+    RECHECK_SECONDS,
 };
 
 use super::ecs::{target_state, wall, Group};
@@ -104,6 +105,50 @@ impl Sim<'_> {
         }
     }
 
+    /// The deployment's lifecycle events as `BatchGetDeploymentTargets` would list them.
+    fn lifecycle(&self) -> Vec<LifecycleView> {
+        let event = |name: &str, start: i64, done: bool| LifecycleView {
+            name: name.to_string(),
+            status: if done { "Succeeded" } else { "InProgress" }.into(),
+            start: Some(wall(start, self.phase)),
+        };
+        let mut out = vec![event("Install", 0, self.cd.install_done.is_some())];
+        for (i, start) in &self.cd.hook_started {
+            out.push(event(
+                self.setup.hooks[*i].0,
+                *start,
+                self.cd.hook != Some(*i),
+            ));
+        }
+        if let Some(c) = self.cd.canary {
+            out.push(event("AllowTraffic", c, self.cd.full.is_some()));
+        }
+        out
+    }
+
+    /// The invocation's reading of the lifecycle events (at its start, and at a hook's
+    /// deadline inside it): `watchdog::hook_verdict`.
+    pub(super) fn on_watchdog_hooks(&mut self, started: i64, now: i64) {
+        if self.cd.finished || self.cd.stopped_at.is_some() {
+            return;
+        }
+        let hooks: Vec<&str> = self.setup.hooks.iter().map(|h| h.0).collect();
+        let timeout = self.setup.watchdog.hook_timeout;
+        match hook_verdict(&self.lifecycle(), &hooks, wall(now, self.phase), timeout) {
+            HookVerdict::Silent(why) => {
+                self.log(now, format!("watchdog: StopDeployment ({why})"));
+                self.stop_deployment(now, StoppedBy::WatchdogHookSilent);
+            }
+            HookVerdict::Waiting(Some(due)) => {
+                let at = (due - wall(0, self.phase)).num_milliseconds();
+                if at < started + i64::from(INVOCATION_SECONDS) * MS && now == started {
+                    self.at(at.max(now), Ev::WatchdogHookDue(started));
+                }
+            }
+            HookVerdict::Waiting(None) => {}
+        }
+    }
+
     /// The first scheduled invocation: the next whole minute of the wall clock.
     pub(super) fn first_watchdog_minute(&self) -> i64 {
         i64::from((60 - self.phase % 60) % 60) * MS
@@ -113,6 +158,7 @@ impl Sim<'_> {
     pub(super) fn on_watchdog_check(&mut self, started: i64, now: i64) {
         if now == started {
             self.at(started + 60 * MS, Ev::WatchdogCheck(started + 60 * MS));
+            self.on_watchdog_hooks(started, now);
         }
         if self.cd.finished || self.cd.stopped_at.is_some() {
             return;

@@ -13,9 +13,9 @@ use serde::Serialize;
 
 use crate::aws::{from_smithy, AwsError, AwsResultExt};
 use crate::watchdog::{
-    classify, decide, health_verdict, join, nothing_to_count, parse_event, ContainerExit, Decision,
-    DeploymentView, HealthVerdict, Join, StopClass, TaskSetView, TaskStopped,
-    COUNTED_STOPS_DEFAULT, INVOCATION_SECONDS, RECHECK_SECONDS,
+    classify, decide, health_verdict, hook_verdict, join, nothing_to_count, parse_event,
+    ContainerExit, Decision, DeploymentView, HealthVerdict, HookVerdict, Join, StopClass,
+    TaskSetView, TaskStopped, COUNTED_STOPS_DEFAULT, INVOCATION_SECONDS, RECHECK_SECONDS,
 };
 
 /// What can go wrong.
@@ -37,11 +37,14 @@ pub struct WatchdogConfig {
     pub deployment_group: String,
     pub never_healthy: chrono::Duration,
     pub counted_stops: u32,
+    /// `HookTimeoutSeconds`: the gate functions' Lambda timeout (a hook's event running this
+    /// plus [`crate::watchdog::HOOK_SILENCE_MARGIN_SECONDS`] means nothing will report).
+    pub hook_timeout: chrono::Duration,
 }
 
 impl WatchdogConfig {
     /// Reads `CLUSTER`, `SERVICE_NAME`, `APPLICATION_NAME`, `DEPLOYMENT_GROUP`,
-    /// `NEVER_HEALTHY_SECONDS` and the optional `COUNTED_STOPS`.
+    /// `NEVER_HEALTHY_SECONDS`, `HOOK_TIMEOUT_SECONDS` and the optional `COUNTED_STOPS`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, WatchdogError> {
         let req = |k: &str| {
             get(k)
@@ -73,6 +76,7 @@ impl WatchdogConfig {
                 None,
             )?)),
             counted_stops,
+            hook_timeout: chrono::Duration::seconds(i64::from(num("HOOK_TIMEOUT_SECONDS", None)?)),
         })
     }
 }
@@ -427,8 +431,10 @@ async fn counted_stops(
 }
 
 /// The scheduled check: while a deployment of the group is in progress, green's target group
-/// must have a healthy target NeverHealthySeconds after its first task reached RUNNING.
-/// Re-checks every RECHECK_SECONDS until 50 s have passed or the deadline is near.
+/// must have a healthy target NeverHealthySeconds after its first task reached RUNNING, and no
+/// hook's lifecycle event may run past HookTimeoutSeconds + the margin. Re-checks every
+/// RECHECK_SECONDS while waiting, and wakes at a hook's deadline if it falls inside the
+/// invocation, until INVOCATION_SECONDS have passed or the deadline is near.
 pub async fn check(
     c: &WatchdogClients,
     cfg: &WatchdogConfig,
@@ -441,13 +447,72 @@ pub async fn check(
             .checked_sub(Duration::from_secs(5))
             .unwrap_or(started),
     );
+    let mut hooks = HookWatch::default();
     loop {
-        let outcome = check_once(c, cfg, memory).await?;
-        let again = Instant::now() + Duration::from_secs(u64::from(RECHECK_SECONDS));
-        if outcome.handled != "waiting" || again >= until {
+        let outcome = check_once(c, cfg, memory, &mut hooks).await?;
+        if outcome.stopped_deployment.is_some() {
             return Ok(outcome);
         }
-        tokio::time::sleep_until(tokio::time::Instant::from_std(again)).await;
+        let recheck = Instant::now() + Duration::from_secs(u64::from(RECHECK_SECONDS));
+        let next = match (outcome.handled == "waiting", hooks.due_instant()) {
+            (true, Some(due)) => Some(recheck.min(due)),
+            (true, None) => Some(recheck),
+            (false, due) => due,
+        };
+        match next.filter(|n| *n < until) {
+            Some(n) => tokio::time::sleep_until(tokio::time::Instant::from_std(n)).await,
+            None => return Ok(outcome),
+        }
+    }
+}
+
+/// The hooks' lifecycle events as last read in this invocation.
+#[derive(Debug, Default)]
+pub struct HookWatch {
+    read: bool,
+    /// When a hook in progress would go silent.
+    due: Option<DateTime<Utc>>,
+}
+
+impl HookWatch {
+    fn due_instant(&self) -> Option<Instant> {
+        let wait = (self.due? - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Some(Instant::now() + wait)
+    }
+}
+
+/// Reads the lifecycle events once per invocation, and again once a hook's deadline has come;
+/// stops the deployment whose hook went silent.
+async fn silent_hook(
+    c: &WatchdogClients,
+    cfg: &WatchdogConfig,
+    memory: &Memory,
+    deployment: &str,
+    w: &mut HookWatch,
+) -> Result<Option<Outcome>, WatchdogError> {
+    let now = Utc::now();
+    if w.read && w.due.is_none_or(|d| now < d) {
+        return Ok(None);
+    }
+    let events = crate::watchdog::lifecycle::lifecycle_events(&c.codedeploy, deployment).await?;
+    w.read = true;
+    let hooks: Vec<&str> = crate::deploy::appspec::hook_placement()
+        .iter()
+        .map(|h| h.0)
+        .collect();
+    match hook_verdict(&events, &hooks, Utc::now(), cfg.hook_timeout) {
+        HookVerdict::Waiting(due) => {
+            w.due = due;
+            Ok(None)
+        }
+        HookVerdict::Silent(why) => {
+            stop(c, memory, deployment, &why).await?;
+            Ok(Some(Outcome {
+                handled: "stopped".into(),
+                detail: why,
+                stopped_deployment: Some(deployment.to_string()),
+            }))
+        }
     }
 }
 
@@ -456,6 +521,7 @@ pub async fn check_once(
     c: &WatchdogClients,
     cfg: &WatchdogConfig,
     memory: &Memory,
+    hooks: &mut HookWatch,
 ) -> Result<Outcome, WatchdogError> {
     let in_progress: Vec<String> = c
         .codedeploy
@@ -484,6 +550,9 @@ pub async fn check_once(
                 view.status, view.stopping
             ),
         ));
+    }
+    if let Some(stopped) = silent_hook(c, cfg, memory, deployment, hooks).await? {
+        return Ok(stopped);
     }
     let sets = task_sets(c, cfg).await?;
     let Some(green) = sets

@@ -21,6 +21,7 @@
 //! This module is the pure part (event parsing, classification, decisions); [`aws`] is the edge.
 
 pub mod aws;
+pub mod lifecycle;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -385,4 +386,57 @@ pub fn health_verdict(
             never_healthy.num_seconds()
         ))
     }
+}
+
+/// How long past HookTimeoutSeconds a hook's lifecycle event may stay InProgress before the
+/// hook counts as silent: by then its function has ended (the Lambda timeout is
+/// HookTimeoutSeconds, its status call included) and, with no retries, nothing will report.
+pub const HOOK_SILENCE_MARGIN_SECONDS: i64 = 60;
+
+/// One lifecycle event of the deployment's ECS target (`BatchGetDeploymentTargets`,
+/// `ecsTarget.lifecycleEvents[]`: `lifecycleEventName`, `startTime`, `status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LifecycleView {
+    pub name: String,
+    pub status: String,
+    pub start: Option<DateTime<Utc>>,
+}
+
+/// Whether a hook has gone silent (pure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "hooks", content = "detail", rename_all = "snake_case")]
+pub enum HookVerdict {
+    /// A hook's event has run HookTimeoutSeconds + the margin: stop the deployment (why).
+    Silent(String),
+    /// None has; the earliest instant one could (a hook event in progress), if any.
+    Waiting(Option<DateTime<Utc>>),
+}
+
+/// Judges the lifecycle events of the deployment: only the events that run a hook (`hooks`, the
+/// AppSpec's placement) count; Install and AllowTraffic legitimately run long (the canary).
+pub fn hook_verdict(
+    events: &[LifecycleView],
+    hooks: &[&str],
+    now: DateTime<Utc>,
+    hook_timeout: chrono::Duration,
+) -> HookVerdict {
+    let limit = hook_timeout + chrono::Duration::seconds(HOOK_SILENCE_MARGIN_SECONDS);
+    let mut next: Option<DateTime<Utc>> = None;
+    for e in events
+        .iter()
+        .filter(|e| e.status == "InProgress" && hooks.contains(&e.name.as_str()))
+    {
+        let Some(start) = e.start else { continue };
+        let due = start + limit;
+        if now >= due {
+            return HookVerdict::Silent(format!(
+                "lifecycle event {} has been InProgress for {} s (HookTimeoutSeconds {} + {HOOK_SILENCE_MARGIN_SECONDS} s): its hook never reported",
+                e.name,
+                (now - start).num_seconds(),
+                hook_timeout.num_seconds()
+            ));
+        }
+        next = Some(next.map_or(due, |n| n.min(due)));
+    }
+    HookVerdict::Waiting(next)
 }

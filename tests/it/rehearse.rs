@@ -229,6 +229,29 @@ fn bad_versions_are_stopped_by_the_expected_mechanisms() {
 }
 
 #[test]
+fn a_hook_that_never_reports_is_stopped_by_the_watchdog_well_before_the_hour() {
+    let t = template();
+    let s = scenario::built_in("hook-never-reports").unwrap();
+    let setup = setup_of(&t, &s);
+    let r = rehearsed("hook-never-reports");
+    assert_eq!(
+        r.stopped_by_runs.keys().collect::<Vec<_>>(),
+        ["watchdog:hook-silent"],
+        "{:?}",
+        r.stopped_by_runs
+    );
+    let w = r.worst_case.as_ref().unwrap();
+    let bound = f64::from(setup.timing.hook_timeout_seconds) + report::SILENT_HOOK_MARGIN_SECONDS;
+    let took = w.stopped_after_s.unwrap() - w.onset_s.unwrap();
+    assert!(took <= bound, "onset -> stopped {took} s > {bound} s");
+    assert!(
+        report::misses(r, &setup).is_empty(),
+        "{:?}",
+        report::misses(r, &setup)
+    );
+}
+
+#[test]
 fn good_versions_are_never_rolled_back_trip_no_alarm_and_lose_no_request() {
     let t = template();
     for name in [

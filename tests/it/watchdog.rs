@@ -36,6 +36,7 @@ fn cfg() -> WatchdogConfig {
         deployment_group: "orderbroker-DeploymentGroup-1".into(),
         never_healthy: chrono::Duration::seconds(85),
         counted_stops: 2,
+        hook_timeout: chrono::Duration::seconds(190),
     }
 }
 
@@ -57,6 +58,8 @@ struct World {
     in_progress: Vec<&'static str>,
     running_since: Option<chrono::DateTime<chrono::Utc>>,
     healthy_targets: usize,
+    /// The deployment's lifecycle events: (name, status, started this long ago).
+    lifecycle: Vec<(&'static str, &'static str, i64)>,
 }
 
 impl Default for World {
@@ -68,6 +71,7 @@ impl Default for World {
             in_progress: vec![NEW],
             running_since: None,
             healthy_targets: 0,
+            lifecycle: vec![],
         }
     }
 }
@@ -226,6 +230,7 @@ fn mocks(w: &World) -> Mocks {
             .set_deployments(Some(in_progress.iter().map(|s| s.to_string()).collect()))
             .build()
     }));
+    rules_cd.extend(lifecycle_mocks(&w.lifecycle));
     let stop = mock!(cd::Client::stop_deployment)
         .match_requests(|r| {
             r.deployment_id() == Some(NEW) && r.auto_rollback_enabled() == Some(true)
@@ -272,6 +277,48 @@ fn mocks(w: &World) -> Mocks {
         rules_cd,
         rules_elb: vec![health],
     }
+}
+
+/// ListDeploymentTargets (the service's one ECS target) and BatchGetDeploymentTargets with its
+/// lifecycle events.
+fn lifecycle_mocks(events: &[(&'static str, &'static str, i64)]) -> Vec<Rule> {
+    let target = format!("{CLUSTER}:{SERVICE}");
+    let ids = target.clone();
+    let list = mock!(cd::Client::list_deployment_targets)
+        .match_requests(|r| r.deployment_id() == Some(NEW))
+        .then_output(move || {
+            cd::operation::list_deployment_targets::ListDeploymentTargetsOutput::builder()
+                .target_ids(ids.clone())
+                .build()
+        });
+    let events = events.to_vec();
+    let now = chrono::Utc::now();
+    let batch = mock!(cd::Client::batch_get_deployment_targets)
+        .match_requests(move |r| {
+            r.deployment_id() == Some(NEW) && r.target_ids() == [target.clone()]
+        })
+        .then_output(move || {
+            let mut ecs = cd::types::EcsTarget::builder().target_id(format!("{CLUSTER}:{SERVICE}"));
+            for (name, status, ago) in &events {
+                let start = (now - chrono::Duration::seconds(*ago)).timestamp();
+                ecs = ecs.lifecycle_events(
+                    cd::types::LifecycleEvent::builder()
+                        .lifecycle_event_name(*name)
+                        .status(cd::types::LifecycleEventStatus::from(*status))
+                        .start_time(SmithyTime::from_secs(start))
+                        .build(),
+                );
+            }
+            cd::operation::batch_get_deployment_targets::BatchGetDeploymentTargetsOutput::builder()
+                .deployment_targets(
+                    cd::types::DeploymentTarget::builder()
+                        .deployment_target_type(cd::types::DeploymentTargetType::EcsTarget)
+                        .ecs_target(ecs.build())
+                        .build(),
+                )
+                .build()
+        });
+    vec![list, batch]
 }
 
 fn clients(m: &Mocks) -> WatchdogClients {
@@ -511,6 +558,93 @@ async fn the_minute_check_stops_a_green_that_never_gets_a_healthy_target() {
     assert!(handled[0].starts_with("idle"), "{handled:?}");
 }
 
+#[tokio::test]
+async fn the_minute_check_stops_a_deployment_whose_hook_never_reports() {
+    let check = json!({"trigger": "check"});
+    // Green healthy, the canary long under way (not a hook), the first hook silent for
+    // HookTimeoutSeconds (190) + 60 s + 1.
+    let silent = World {
+        healthy_targets: 3,
+        running_since: Some(chrono::Utc::now() - chrono::Duration::seconds(400)),
+        lifecycle: vec![
+            ("Install", "Succeeded", 400),
+            ("AfterAllowTestTraffic", "InProgress", 251),
+        ],
+        ..World::default()
+    };
+    let (calls, handled) = run(&silent, std::slice::from_ref(&check)).await;
+    assert_eq!(calls, 1, "{handled:?}");
+    assert!(handled[0].contains("AfterAllowTestTraffic"), "{handled:?}");
+    // A hook that reported, an event that is not a hook, a hook within its time: nothing.
+    let fine = World {
+        lifecycle: vec![
+            ("AfterAllowTestTraffic", "Succeeded", 900),
+            ("BeforeAllowTraffic", "Succeeded", 800),
+            ("AllowTraffic", "InProgress", 700),
+            ("AfterAllowTraffic", "InProgress", 100),
+        ],
+        ..silent.clone()
+    };
+    let (calls, handled) = run(&fine, std::slice::from_ref(&check)).await;
+    assert_eq!(calls, 0, "{handled:?}");
+}
+
+#[test]
+fn hook_silence_is_judged_on_hook_events_only() {
+    use orderbroker::watchdog::{hook_verdict, HookVerdict, LifecycleView};
+    let now = chrono::Utc::now();
+    let ev = |name: &str, status: &str, ago: i64| LifecycleView {
+        name: name.into(),
+        status: status.into(),
+        start: Some(now - chrono::Duration::seconds(ago)),
+    };
+    let hooks = [
+        "AfterAllowTestTraffic",
+        "BeforeAllowTraffic",
+        "AfterAllowTraffic",
+    ];
+    let timeout = chrono::Duration::seconds(190);
+    let v = hook_verdict(
+        &[ev("AllowTraffic", "InProgress", 3000)],
+        &hooks,
+        now,
+        timeout,
+    );
+    assert_eq!(v, HookVerdict::Waiting(None));
+    let v = hook_verdict(
+        &[ev("BeforeAllowTraffic", "InProgress", 249)],
+        &hooks,
+        now,
+        timeout,
+    );
+    assert_eq!(
+        v,
+        HookVerdict::Waiting(Some(now + chrono::Duration::seconds(1)))
+    );
+    let v = hook_verdict(
+        &[ev("BeforeAllowTraffic", "InProgress", 250)],
+        &hooks,
+        now,
+        timeout,
+    );
+    assert!(matches!(v, HookVerdict::Silent(_)), "{v:?}");
+    let v = hook_verdict(
+        &[ev("BeforeAllowTraffic", "Succeeded", 5000)],
+        &hooks,
+        now,
+        timeout,
+    );
+    assert_eq!(v, HookVerdict::Waiting(None));
+    let no_start = LifecycleView {
+        start: None,
+        ..ev("AfterAllowTraffic", "InProgress", 0)
+    };
+    assert_eq!(
+        hook_verdict(&[no_start], &hooks, now, timeout),
+        HookVerdict::Waiting(None)
+    );
+}
+
 #[test]
 fn configuration_errors_name_the_variable() {
     let e = WatchdogConfig::from_env(|k| (k == "CLUSTER").then(|| "c".to_string())).unwrap_err();
@@ -524,6 +658,15 @@ fn configuration_errors_name_the_variable() {
     };
     let e = WatchdogConfig::from_env(env).unwrap_err();
     assert!(e.to_string().contains("NEVER_HEALTHY_SECONDS"), "{e}");
+    let env = |k: &str| match k {
+        "CLUSTER" | "SERVICE_NAME" | "APPLICATION_NAME" | "DEPLOYMENT_GROUP" => {
+            Some("x".to_string())
+        }
+        "NEVER_HEALTHY_SECONDS" => Some("85".to_string()),
+        _ => None,
+    };
+    let e = WatchdogConfig::from_env(env).unwrap_err();
+    assert!(e.to_string().contains("HOOK_TIMEOUT_SECONDS"), "{e}");
 }
 
 #[tokio::test]

@@ -197,6 +197,22 @@ fn deployment_gates_are_codedeploy_hook_functions_in_the_vpc_that_may_only_repor
         assert_eq!(env["READINESS_SECONDS"], r#ref("GateReadinessSeconds"));
         assert_eq!(env["NEVER_HEALTHY_SECONDS"], r#ref("NeverHealthySeconds"));
         assert_eq!(h.prop("Timeout"), Some(&r#ref("HookTimeoutSeconds")));
+        // No Lambda retry: a retried gate would run past the watchdog's silence deadline.
+        assert_eq!(
+            h.prop("EventInvokeConfig.MaximumRetryAttempts"),
+            Some(&json!(0)),
+            "{}",
+            h.id
+        );
+        // The test-listener gates judge a just-healthy JVM against the production alarm's p99.
+        if env["LISTENER"] == "test" {
+            assert_eq!(
+                env["P99_THRESHOLD_SECONDS"],
+                r#ref("P99LatencyAlarmSeconds")
+            );
+        } else {
+            assert_eq!(env["P99_THRESHOLD_MS"], r#ref("ValidationP99Milliseconds"));
+        }
         assert_eq!(
             st[0]["Action"],
             "codedeploy:PutLifecycleEventHookExecutionStatus"
@@ -538,7 +554,15 @@ fn the_deployment_watchdog_hears_stopped_tasks_and_may_only_stop_this_groups_dep
             other => panic!("{other:?}"),
         };
         for a in &list {
-            if a.starts_with("codedeploy:") {
+            // The lifecycle-event reads have no resource type (Service Authorization Reference).
+            let unscoped = [
+                "codedeploy:ListDeploymentTargets",
+                "codedeploy:BatchGetDeploymentTargets",
+            ];
+            if unscoped.contains(&a.as_str()) {
+                assert_eq!(s["Resource"], "*", "{a}");
+                assert_eq!(s["Effect"], "Allow");
+            } else if a.starts_with("codedeploy:") {
                 let res = s["Resource"]["Fn::Sub"].as_str().unwrap();
                 assert!(
                     res.ends_with(":deploymentgroup:${CodeDeployApplication}/${DeploymentGroup}"),
@@ -555,10 +579,17 @@ fn the_deployment_watchdog_hears_stopped_tasks_and_may_only_stop_this_groups_dep
         "codedeploy:ListDeployments",
         "codedeploy:GetDeployment",
         "codedeploy:StopDeployment",
+        "codedeploy:ListDeploymentTargets",
+        "codedeploy:BatchGetDeploymentTargets",
         "elasticloadbalancing:DescribeTargetHealth",
     ]
     .map(String::from)
     .into_iter()
     .collect();
     assert_eq!(actions, expected);
+    // It knows the gates' time budget: a hook past it + 60 s never reports.
+    assert_eq!(
+        f.prop("Environment.Variables.HOOK_TIMEOUT_SECONDS"),
+        Some(&json!({"Ref": "HookTimeoutSeconds"}))
+    );
 }
