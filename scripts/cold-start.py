@@ -138,7 +138,8 @@ def scenarios(aws_url):
             "load-generator-segment.json", ["run_id", "sent", "succeeded"]),
         "deploy-watchdog": (dict(CLUSTER=CLUSTER, SERVICE_NAME=SERVICE,
             APPLICATION_NAME=f"{STACK}-app", DEPLOYMENT_GROUP=f"{STACK}-dg",
-            NEVER_HEALTHY_SECONDS="85", COUNTED_STOPS="2", HOOK_TIMEOUT_SECONDS="190"),
+            NEVER_HEALTHY_SECONDS="85", READINESS_SECONDS="145", COUNTED_STOPS="2",
+            HOOK_TIMEOUT_SECONDS="190"),
             "ecs-task-stopped-elb-health.json", ["handled", "detail"]),
     }
 

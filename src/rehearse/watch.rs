@@ -2,9 +2,9 @@
 //! per-minute schedule re-checking every `RECHECK_SECONDS` for 50 s) on the model's state, the
 //! decisions by the watchdog's own pure functions.
 //!
-//! ASSUMPTION carried from the watchdog (docs/rehearsal-sources.md): a task-set task's
-//! `startedBy` is its task set's id; the rehearsal builds the event that way, so a run here
-//! shows what the watchdog does IF that holds.
+//! The watchdog joins a stopped task to its task set by task definition ARN and times green's
+//! health from the task set's `createdAt` (both documented fields): the model gives each task
+//! set its own revision and the green set the deployment's start as its creation time.
 
 use crate::watchdog::{
     classify, decide, health_verdict, hook_verdict, join, ContainerExit, Decision, DeploymentView,
@@ -30,6 +30,7 @@ impl Sim<'_> {
                 task_definition: BLUE_TD.into(),
                 status: "PRIMARY".into(),
                 target_group_arn: Some("blue".into()),
+                created_at: Some(wall(-3600 * MS, self.phase)),
             },
             TaskSetView {
                 id: GREEN_SET.into(),
@@ -37,6 +38,7 @@ impl Sim<'_> {
                 task_definition: GREEN_TD.into(),
                 status: "ACTIVE".into(),
                 target_group_arn: Some("green".into()),
+                created_at: Some(wall(0, self.phase)),
             },
         ]
     }
@@ -164,21 +166,18 @@ impl Sim<'_> {
             return;
         }
         let hc = self.setup.timing.health_check;
-        let live = |t: &&super::ecs::Task| {
-            t.group == Group::Green && t.running <= now && t.stopping.is_none_or(|s| s > now)
-        };
-        let first_running = self.tasks.iter().filter(live).map(|t| t.running).min();
         let healthy = self
             .tasks
             .iter()
             .filter(|t| t.group == Group::Green)
             .filter(|t| target_state(t, now, hc).is_some_and(|(s, _)| s == "healthy"))
             .count();
+        let created = self.task_sets()[1].created_at;
         let verdict = health_verdict(
             wall(now, self.phase),
-            first_running.map(|f| wall(f, self.phase)),
+            created,
             healthy,
-            self.setup.watchdog.never_healthy,
+            self.setup.watchdog.readiness,
         );
         match verdict {
             HealthVerdict::NeverHealthy(why) => {

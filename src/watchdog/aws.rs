@@ -37,6 +37,9 @@ pub struct WatchdogConfig {
     pub deployment_group: String,
     pub never_healthy: chrono::Duration,
     pub counted_stops: u32,
+    /// `GateReadinessSeconds`: green must have a healthy target this long after its task set
+    /// was created.
+    pub readiness: chrono::Duration,
     /// `HookTimeoutSeconds`: the gate functions' Lambda timeout (a hook's event running this
     /// plus [`crate::watchdog::HOOK_SILENCE_MARGIN_SECONDS`] means nothing will report).
     pub hook_timeout: chrono::Duration,
@@ -44,7 +47,8 @@ pub struct WatchdogConfig {
 
 impl WatchdogConfig {
     /// Reads `CLUSTER`, `SERVICE_NAME`, `APPLICATION_NAME`, `DEPLOYMENT_GROUP`,
-    /// `NEVER_HEALTHY_SECONDS`, `HOOK_TIMEOUT_SECONDS` and the optional `COUNTED_STOPS`.
+    /// `NEVER_HEALTHY_SECONDS`, `READINESS_SECONDS`, `HOOK_TIMEOUT_SECONDS` and the optional
+    /// `COUNTED_STOPS`.
     pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, WatchdogError> {
         let req = |k: &str| {
             get(k)
@@ -76,6 +80,7 @@ impl WatchdogConfig {
                 None,
             )?)),
             counted_stops,
+            readiness: chrono::Duration::seconds(i64::from(num("READINESS_SECONDS", None)?)),
             hook_timeout: chrono::Duration::seconds(i64::from(num("HOOK_TIMEOUT_SECONDS", None)?)),
         })
     }
@@ -193,11 +198,8 @@ pub async fn on_stopped(
     }
     let this = classify(t, cfg.never_healthy);
     let sets = task_sets(c, cfg).await?;
-    let (task_set, deployment) = match join(t, &sets) {
-        Join::Green {
-            task_set,
-            deployment,
-        } => (task_set, deployment),
+    let deployment = match join(t, &sets) {
+        Join::Green { deployment, .. } => deployment,
         Join::Unmatched(why) => {
             tracing::info!(task = %t.task_arn, why = %why, "stopped task matches no deployment task set");
             return Ok(Outcome::nothing("unmatched", why));
@@ -213,7 +215,7 @@ pub async fn on_stopped(
             describe(&Decision::Nothing(why), &this),
         ));
     }
-    let counted = counted_stops(c, cfg, &task_set, t).await?;
+    let counted = counted_stops(c, cfg, t).await?;
     let d = decide(&view, &this, counted, cfg.counted_stops);
     act(c, memory, d, &this).await
 }
@@ -319,6 +321,7 @@ async fn task_sets(
                 .load_balancers()
                 .iter()
                 .find_map(|lb| lb.target_group_arn().map(str::to_string)),
+            created_at: ts.created_at().and_then(from_smithy),
         })
         .collect())
 }
@@ -340,7 +343,9 @@ async fn deployment_view(c: &WatchdogClients, id: &str) -> Result<DeploymentView
             .map_or("Unknown", |s| s.as_str())
             .to_string(),
         stopping: info
-            .is_some_and(|i| i.rollback_info().is_some() || i.error_information().is_some()),
+            .and_then(|i| i.rollback_info())
+            .and_then(|r| r.rollback_deployment_id())
+            .is_some_and(|id| !id.is_empty()),
     })
 }
 
@@ -369,22 +374,24 @@ fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskStopped {
     }
 }
 
-/// Tasks of a task set in a desired status, described (ListTasks paginated, DescribeTasks in
-/// batches of 100). ListTasks takes `startedBy` only as its one filter (ECS API reference,
-/// ListTasks: "When you specify startedBy as the filter, it must be the only filter that you
-/// use"), and a desired status is needed to see stopped tasks: so the service's tasks in that
-/// status are listed and those the task set started are kept.
+/// The service's tasks of one task definition revision in a desired status, described.
+/// ListTasks filters by the revision's `family` ("Specifying a family limits the results to
+/// tasks that belong to that family", ECS API reference) with the desired status (needed to see
+/// stopped tasks); DescribeTasks (batches of 100) keeps this revision and this service's group.
+/// Neither `startedBy` nor `serviceName` is relied on (what they return for task-set tasks is
+/// not documented).
 async fn tasks_of(
     c: &WatchdogClients,
     cfg: &WatchdogConfig,
-    task_set: &str,
+    task_definition: &str,
     status: DesiredStatus,
 ) -> Result<Vec<TaskStopped>, WatchdogError> {
+    let family = family_of(task_definition);
     let arns: Vec<String> = c
         .ecs
         .list_tasks()
         .cluster(&cfg.cluster)
-        .service_name(&cfg.service)
+        .family(family)
         .desired_status(status)
         .into_paginator()
         .items()
@@ -392,6 +399,7 @@ async fn tasks_of(
         .collect::<Result<Vec<_>, _>>()
         .await
         .aws("ecs:ListTasks")?;
+    let group = format!("service:{}", cfg.service);
     let mut out = Vec::new();
     for batch in arns.chunks(100) {
         let d = c
@@ -406,10 +414,19 @@ async fn tasks_of(
             d.tasks()
                 .iter()
                 .map(task_view)
-                .filter(|t| t.started_by.as_deref() == Some(task_set)),
+                .filter(|t| t.task_definition_arn == task_definition && t.group == group),
         );
     }
     Ok(out)
+}
+
+/// `arn:aws:ecs:region:account:task-definition/FAMILY:REVISION` -> FAMILY.
+fn family_of(task_definition: &str) -> &str {
+    let name = task_definition
+        .rsplit('/')
+        .next()
+        .unwrap_or(task_definition);
+    name.rsplit_once(':').map_or(name, |(family, _)| family)
 }
 
 /// Distinct green tasks stopped for counted causes, the event's own included (ECS keeps
@@ -417,10 +434,9 @@ async fn tasks_of(
 async fn counted_stops(
     c: &WatchdogClients,
     cfg: &WatchdogConfig,
-    task_set: &str,
     this: &TaskStopped,
 ) -> Result<usize, WatchdogError> {
-    let stopped = tasks_of(c, cfg, task_set, DesiredStatus::Stopped).await?;
+    let stopped = tasks_of(c, cfg, &this.task_definition_arn, DesiredStatus::Stopped).await?;
     let mut counted: BTreeSet<String> = stopped
         .iter()
         .filter(|t| t.last_status == "STOPPED" && classify(t, cfg.never_healthy).counted())
@@ -570,19 +586,13 @@ pub async fn check_once(
             format!("task set {} has no target group", green.id),
         ));
     };
-    let running = tasks_of(c, cfg, &green.id, DesiredStatus::Running).await?;
-    let first_running: Option<DateTime<Utc>> = running
-        .iter()
-        .filter(|t| t.last_status == "RUNNING")
-        .filter_map(|t| t.started_at)
-        .min();
     // The gates' own reader of target health (one DescribeTargetHealth edge for both).
     let healthy = crate::gates::aws::read_targets(&c.elb, tg)
         .await?
         .iter()
         .filter(|t| t.state == "healthy")
         .count();
-    match health_verdict(Utc::now(), first_running, healthy, cfg.never_healthy) {
+    match health_verdict(Utc::now(), green.created_at, healthy, cfg.readiness) {
         HealthVerdict::Healthy => Ok(Outcome::nothing(
             "healthy",
             format!("{healthy} healthy green target(s)"),

@@ -7,16 +7,21 @@
 //! `StopDeployment` ends it sooner (../shared/aws-facts.md). Two inputs:
 //!
 //! - **ECS Task State Change** events (EventBridge, `lastStatus` STOPPED, this cluster and
-//!   service): the task's `startedBy` is joined to the service's task sets; that task set's
-//!   `externalId` is the CodeDeploy deployment id (ECS API `TaskSet.externalId`: "the deployment
-//!   ID of the AWS CodeDeploy deployment"). That `startedBy` equals the task set id is OBSERVED,
-//!   not documented: the task definition ARN must agree too, and a task that matches no task set
-//!   is logged, never acted on. Only non-transient stops count ([`classify`]); N counted stops
-//!   of the green task set of a deployment in progress -> one `StopDeployment` with rollback.
+//!   service): the task is joined to the service's task sets by its task definition ARN (each
+//!   deployment registers its own revision; ECS API `Task.taskDefinitionArn`,
+//!   `TaskSet.taskDefinition`), and that task set's `externalId` is the CodeDeploy deployment id
+//!   (ECS API `TaskSet.externalId`: "If an CodeDeploy deployment created a task set, the
+//!   externalId parameter contains the CodeDeploy deployment ID"). Two things AWS does not
+//!   document are NOT relied on: that a task-set task's `startedBy` is the task set's id, and that
+//!   `ListTasks --service-name` lists task-set tasks (the stopped tasks are listed by task
+//!   definition family instead). Two task sets running one revision cannot be told apart: logged,
+//!   never acted on. Only non-transient stops count ([`classify`]); N counted stops of the green
+//!   task set of a deployment in progress -> one `StopDeployment` with rollback.
 //! - **every minute** (EventBridge Scheduler), while a deployment is in progress: green's target
-//!   group must have a healthy target `NeverHealthySeconds` after its first task reached RUNNING
-//!   (an image that runs but never listens produces no stop until the grace period ends);
-//!   re-checked every [`RECHECK_SECONDS`] within the invocation.
+//!   group must have a healthy target `GateReadinessSeconds` (the declared launch plus
+//!   `NeverHealthySeconds`) after the replacement task set was created (`TaskSet.createdAt`: a
+//!   clock no task replacement restarts); re-checked every [`RECHECK_SECONDS`]; and no hook's
+//!   lifecycle event may run past `HookTimeoutSeconds` + [`HOOK_SILENCE_MARGIN_SECONDS`].
 //!
 //! This module is the pure part (event parsing, classification, decisions); [`aws`] is the edge.
 
@@ -249,6 +254,8 @@ pub struct TaskSetView {
     pub task_definition: String,
     pub status: String,
     pub target_group_arn: Option<String>,
+    /// `TaskSet.createdAt`.
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 /// A deployment as the watchdog needs it (from `GetDeployment`).
@@ -256,9 +263,11 @@ pub struct TaskSetView {
 pub struct DeploymentView {
     pub id: String,
     pub status: String,
-    /// A stop or rollback already under way (`rollbackInfo` or `errorInformation` present on a
-    /// deployment still reported in progress). Assumed from the API shape: CodeDeploy documents
-    /// no "stopping" status.
+    /// A rollback already under way: `rollbackInfo.rollbackDeploymentId` names one ("The ID of
+    /// the deployment rollback", CodeDeploy API `RollbackInfo`). Not the mere presence of
+    /// `rollbackInfo` or `errorInformation`: when CodeDeploy fills those on a deployment that is
+    /// not rolling back is not documented, and a wrong "already stopping" would silence the
+    /// watchdog. A second StopDeployment is harmless (DeploymentAlreadyCompletedException).
     pub stopping: bool,
 }
 
@@ -275,28 +284,37 @@ pub enum Join {
     Unmatched(String),
 }
 
-/// Joins a stopped task to the service's task sets (pure).
+/// Joins a stopped task to the service's task sets by task definition ARN (pure). `startedBy`
+/// is not read: that it equals the task set's id is not documented.
 pub fn join(t: &TaskStopped, task_sets: &[TaskSetView]) -> Join {
-    let Some(by) = t.started_by.as_deref() else {
-        return Join::Unmatched("the task has no startedBy".into());
+    let td = &t.task_definition_arn;
+    let sets: Vec<&TaskSetView> = task_sets
+        .iter()
+        .filter(|s| s.task_definition == *td)
+        .collect();
+    let set = match sets.as_slice() {
+        [] => {
+            return Join::Unmatched(format!(
+                "no task set of the service runs {td} (gone, or not a task-set task)"
+            ))
+        }
+        [one] => *one,
+        many => {
+            return Join::Unmatched(format!(
+                "{} task sets run {td}: the task cannot be told to one",
+                many.len()
+            ))
+        }
     };
-    let Some(set) = task_sets.iter().find(|s| s.id == by) else {
-        return Join::Unmatched(format!(
-            "startedBy {by} matches no task set of the service (gone, or not a task-set task)"
-        ));
-    };
-    if set.task_definition != t.task_definition_arn {
-        return Join::Unmatched(format!(
-            "task set {by} runs {} but the task ran {}: the startedBy join is not trusted",
-            set.task_definition, t.task_definition_arn
-        ));
-    }
     match set.external_id.as_deref().filter(|id| !id.is_empty()) {
         Some(d) => Join::Green {
             task_set: set.id.clone(),
             deployment: d.to_string(),
         },
-        None => Join::Unmatched(format!("task set {by} has no externalId (deployment id)")),
+        None => Join::Unmatched(format!(
+            "task set {} has no externalId (deployment id)",
+            set.id
+        )),
     }
 }
 
@@ -354,36 +372,37 @@ pub fn nothing_to_count(deployment: &DeploymentView, this: &StopClass) -> Option
 #[serde(tag = "health", content = "detail", rename_all = "snake_case")]
 pub enum HealthVerdict {
     Healthy,
-    /// No green task RUNNING yet, or still inside NeverHealthySeconds.
+    /// Still inside GateReadinessSeconds of the task set's creation.
     Waiting(String),
     NeverHealthy(String),
 }
 
-/// Green must have a healthy target `never_healthy` after its first task reached RUNNING.
+/// Green must have a healthy target `budget` (GateReadinessSeconds) after its task set was
+/// created (`created`).
 pub fn health_verdict(
     now: DateTime<Utc>,
-    first_running: Option<DateTime<Utc>>,
+    created: Option<DateTime<Utc>>,
     healthy_targets: usize,
-    never_healthy: chrono::Duration,
+    budget: chrono::Duration,
 ) -> HealthVerdict {
     if healthy_targets > 0 {
         return HealthVerdict::Healthy;
     }
-    let Some(first) = first_running else {
-        return HealthVerdict::Waiting("no green task RUNNING yet".into());
+    let Some(created) = created else {
+        return HealthVerdict::Waiting("the replacement task set has no creation time yet".into());
     };
-    let waited = now - first;
-    if waited >= never_healthy {
+    let waited = now - created;
+    if waited >= budget {
         HealthVerdict::NeverHealthy(format!(
-            "no healthy green target {} s after the first green task reached RUNNING (NeverHealthySeconds {})",
+            "no healthy green target {} s after the replacement task set was created (GateReadinessSeconds {})",
             waited.num_seconds(),
-            never_healthy.num_seconds()
+            budget.num_seconds()
         ))
     } else {
         HealthVerdict::Waiting(format!(
-            "{} s of {} s since the first green task reached RUNNING",
+            "{} s of {} s since the replacement task set was created",
             waited.num_seconds(),
-            never_healthy.num_seconds()
+            budget.num_seconds()
         ))
     }
 }

@@ -36,6 +36,7 @@ fn cfg() -> WatchdogConfig {
         deployment_group: "orderbroker-DeploymentGroup-1".into(),
         never_healthy: chrono::Duration::seconds(85),
         counted_stops: 2,
+        readiness: chrono::Duration::seconds(145),
         hook_timeout: chrono::Duration::seconds(190),
     }
 }
@@ -53,7 +54,7 @@ struct World {
     deployments: Vec<(&'static str, &'static str, bool)>,
     /// Stopped tasks of the green set as ECS lists them: the event JSON each came from.
     stopped: Vec<Value>,
-    /// In-progress deployments (ListDeployments), RUNNING green tasks' startedAt, healthy
+    /// In-progress deployments (ListDeployments), when the green task set was created, healthy
     /// green targets.
     in_progress: Vec<&'static str>,
     running_since: Option<chrono::DateTime<chrono::Utc>>,
@@ -128,33 +129,37 @@ struct Mocks {
 
 fn mocks(w: &World) -> Mocks {
     let sets = w.task_sets.clone();
+    let created = w.running_since;
     let describe_services = mock!(ecs::Client::describe_services).then_output(move || {
         let mut s = ecs::types::Service::builder().service_name(SERVICE);
         for (id, ext, td) in &sets {
-            s = s.task_sets(
-                ecs::types::TaskSet::builder()
-                    .id(*id)
-                    .external_id(*ext)
-                    .task_definition(*td)
-                    .status(if *id == BLUE_SET { "PRIMARY" } else { "ACTIVE" })
-                    .load_balancers(
-                        ecs::types::LoadBalancer::builder()
-                            .target_group_arn(GREEN_TG)
-                            .build(),
-                    )
-                    .build(),
-            );
+            let mut set = ecs::types::TaskSet::builder()
+                .id(*id)
+                .external_id(*ext)
+                .task_definition(*td)
+                .status(if *id == BLUE_SET { "PRIMARY" } else { "ACTIVE" })
+                .load_balancers(
+                    ecs::types::LoadBalancer::builder()
+                        .target_group_arn(GREEN_TG)
+                        .build(),
+                );
+            if let (Some(c), true) = (created, *id == GREEN_SET) {
+                set = set.created_at(SmithyTime::from_millis(c.timestamp_millis()));
+            }
+            s = s.task_sets(set.build());
         }
         ecs::operation::describe_services::DescribeServicesOutput::builder()
             .services(s.build())
             .build()
     });
     let stopped = w.stopped.clone();
-    // ListTasks takes startedBy only alone: the watchdog lists the service's tasks by status.
+    // The stopped tasks of the revision's family, never by startedBy or service name (what those
+    // return for task-set tasks is not documented).
     let list_stopped = mock!(ecs::Client::list_tasks)
         .match_requests(|r| {
             r.desired_status() == Some(&ecs::types::DesiredStatus::Stopped)
-                && r.service_name() == Some(SERVICE)
+                && r.family() == Some("orderbroker-orderbroker")
+                && r.service_name().is_none()
                 && r.started_by().is_none()
         })
         .then_output(move || {
@@ -164,35 +169,11 @@ fn mocks(w: &World) -> Mocks {
             }
             o.build()
         });
-    let running_since = w.running_since;
-    let list_running = mock!(ecs::Client::list_tasks)
-        .match_requests(|r| {
-            r.desired_status() == Some(&ecs::types::DesiredStatus::Running)
-                && r.service_name() == Some(SERVICE)
-                && r.started_by().is_none()
-        })
-        .then_output(move || {
-            let mut o = ecs::operation::list_tasks::ListTasksOutput::builder();
-            if running_since.is_some() {
-                o = o.task_arns(task_arn(99));
-            }
-            o.build()
-        });
     let stopped = w.stopped.clone();
     let describe_tasks = mock!(ecs::Client::describe_tasks).then_output(move || {
         let mut o = ecs::operation::describe_tasks::DescribeTasksOutput::builder();
         for e in &stopped {
             o = o.tasks(task_from_event(e));
-        }
-        if let Some(since) = running_since {
-            o = o.tasks(
-                ecs::types::Task::builder()
-                    .task_arn(task_arn(99))
-                    .last_status("RUNNING")
-                    .started_by(GREEN_SET)
-                    .started_at(SmithyTime::from_millis(since.timestamp_millis()))
-                    .build(),
-            );
         }
         o.build()
     });
@@ -268,12 +249,7 @@ fn mocks(w: &World) -> Mocks {
         });
     Mocks {
         stop,
-        rules_ecs: vec![
-            describe_services,
-            list_stopped,
-            list_running,
-            describe_tasks,
-        ],
+        rules_ecs: vec![describe_services, list_stopped, describe_tasks],
         rules_cd,
         rules_elb: vec![health],
     }
@@ -529,7 +505,7 @@ async fn an_out_of_order_older_version_is_ignored() {
 #[tokio::test]
 async fn the_minute_check_stops_a_green_that_never_gets_a_healthy_target() {
     let check = json!({"trigger": "check"});
-    // RUNNING for 200 s, no healthy target: past NeverHealthySeconds (85).
+    // Green's task set created 200 s ago, no healthy target: past GateReadinessSeconds (145).
     let never = World {
         running_since: Some(chrono::Utc::now() - chrono::Duration::seconds(200)),
         ..World::default()
@@ -666,6 +642,15 @@ fn configuration_errors_name_the_variable() {
         _ => None,
     };
     let e = WatchdogConfig::from_env(env).unwrap_err();
+    assert!(e.to_string().contains("READINESS_SECONDS"), "{e}");
+    let env = |k: &str| match k {
+        "CLUSTER" | "SERVICE_NAME" | "APPLICATION_NAME" | "DEPLOYMENT_GROUP" => {
+            Some("x".to_string())
+        }
+        "NEVER_HEALTHY_SECONDS" | "READINESS_SECONDS" => Some("85".to_string()),
+        _ => None,
+    };
+    let e = WatchdogConfig::from_env(env).unwrap_err();
     assert!(e.to_string().contains("HOOK_TIMEOUT_SECONDS"), "{e}");
 }
 
@@ -700,6 +685,31 @@ async fn a_deployment_another_invocation_already_stopped_is_not_an_error() {
     .expect("not an error: nothing to retry, nothing to page");
     assert_eq!(o.handled, "stopped");
     assert_eq!(m.stop.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn the_join_reads_the_task_definition_never_started_by() {
+    // Two green crashes whose startedBy names no task set (or is absent): still green's, by
+    // their revision, and the second stops the deployment.
+    let mut a = with_task(event_json("ecs-task-stopped-essential-exit.json"), 1);
+    a["detail"]["startedBy"] = json!("ecs-svc/0000000000000000000");
+    let mut b = with_task(event_json("ecs-task-stopped-essential-exit.json"), 2);
+    b["detail"]["startedBy"] = json!("ecs-svc/0000000000000000001");
+    let world = World {
+        stopped: vec![a.clone(), b.clone()],
+        ..World::default()
+    };
+    let (calls, handled) = run(&world, &[b]).await;
+    assert_eq!(calls, 1, "{handled:?}");
+    // Two task sets on one revision: the task cannot be told to one, nothing is done.
+    let same = World {
+        task_sets: vec![(BLUE_SET, OLD, GREEN_TD), (GREEN_SET, NEW, GREEN_TD)],
+        stopped: vec![a.clone()],
+        ..World::default()
+    };
+    let (calls, handled) = run(&same, &[a]).await;
+    assert_eq!(calls, 0);
+    assert!(handled[0].starts_with("unmatched"), "{handled:?}");
 }
 
 #[tokio::test]
