@@ -56,8 +56,9 @@ help:
 	@echo "make deploy  - the same set-up, then the readiness check, sam build, orderbroker"
 	@echo "               preflight (the update plan), sam deploy, the market warm-up once, and"
 	@echo "               orderbroker carry (the rollout of what the stack update cannot change)"
-	@echo "make live-test ORDERBROKER_STACK=name [ORDERBROKER_GOOD_IMAGE=uri ORDERBROKER_BAD_IMAGE=uri]"
-	@echo "             - the three market-hours scenarios against a stack deployed with"
+	@echo "make live-test ORDERBROKER_STACK=name [ORDERBROKER_GOOD_IMAGE=uri ORDERBROKER_BAD_IMAGE=uri"
+	@echo "               ORDERBROKER_CRASH_IMAGE=uri]"
+	@echo "             - the market-hours scenarios against a stack deployed with"
 	@echo "               make deploy LIVE_TESTS=true (they refuse otherwise; docs/live-tests.md)"
 
 # ------------------------------------------------------------------ set-up
@@ -228,6 +229,8 @@ live-test:
 	else echo "live-test: NOT RUN blue_green_under_load_drops_no_trade (set ORDERBROKER_GOOD_IMAGE)"; fi; \
 	if [ -n "$${ORDERBROKER_BAD_IMAGE:-}" ]; then set -- "$$@" a_bad_version_is_rolled_back_within_five_minutes; \
 	else echo "live-test: NOT RUN a_bad_version_is_rolled_back_within_five_minutes (set ORDERBROKER_BAD_IMAGE)"; fi; \
+	if [ -n "$${ORDERBROKER_CRASH_IMAGE:-}" ]; then set -- "$$@" a_crash_looping_version_is_rolled_back_by_the_watchdog; \
+	else echo "live-test: NOT RUN a_crash_looping_version_is_rolled_back_by_the_watchdog (set ORDERBROKER_CRASH_IMAGE)"; fi; \
 	for t in "$$@"; do \
 	  AWS_REGION=$${AWS_REGION:-$(REGION)} cargo test --test live -- --include-ignored --exact "$$t" --test-threads=1 --nocapture || exit 1; \
 	done

@@ -1,4 +1,4 @@
-//! The three market-hours scenarios against a DEPLOYED stack (`make live-test`). They are
+//! The market-hours scenarios against a DEPLOYED stack (`make live-test`). They are
 //! `#[ignore]`d, so `cargo test` reports them as ignored, never as passed; `make live-test` runs
 //! them with `--include-ignored`, each only when the variables it needs are set, and a scenario
 //! run without them fails naming the variable. `ORDERBROKER_STACK` names the stack (region:
@@ -7,6 +7,12 @@
 //! 1. `predictive_scaling_has_tasks_running_before_the_open`: run at 09:25 New York.
 //! 2. `blue_green_under_load_drops_no_trade`: needs `ORDERBROKER_GOOD_IMAGE`.
 //! 3. `a_bad_version_is_rolled_back_within_five_minutes`: needs `ORDERBROKER_BAD_IMAGE`.
+//! 4. `a_crash_looping_version_is_rolled_back_by_the_watchdog`: needs `ORDERBROKER_CRASH_IMAGE`.
+//!
+//! Each deployment scenario prints which mechanism stopped the deployment (from CodeDeploy's
+//! error code and failed lifecycle event) and every measured phase next to the range the
+//! rehearsal (`orderbroker rehearse`, src/rehearse) gives for the matching built-in scenario
+//! with the stack's own parameter values.
 //!
 //! The load runs inside the VPC through the stack's load-generator function, or directly at
 //! `ORDERBROKER_LOAD_URL` from a machine with VPC access; `ORDERBROKER_LOAD_RATE` orders per
@@ -390,9 +396,33 @@ fn deploy_under_load(
     (deployed, took, report)
 }
 
-/// Each lifecycle event's duration from CodeDeploy, next to what the rollback budget and the
-/// declared start times assume (src/timing), so the first real run measures the table.
-fn print_phases(l: &Live, deployment_id: &str, expect: &[(&str, String)]) {
+/// The rehearsal of a built-in scenario with the deployed stack's own parameter values.
+fn rehearsal(l: &Live, scenario: &str) -> orderbroker::rehearse::Rehearsal {
+    use orderbroker::rehearse::{rehearse, scenario::built_in, world::Setup};
+    let t = orderbroker::cfn::template::Template::load(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"),
+    )
+    .unwrap();
+    let pairs: Vec<(String, String)> = l
+        .stack
+        .parameters
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let p = orderbroker::cfn::resolve::Parameters::new(&t, &pairs);
+    let setup = Setup::new(&t, &p).unwrap_or_else(|e| panic!("the rehearsal: {e}"));
+    rehearse(&setup, &built_in(scenario).unwrap(), false)
+}
+
+/// Which mechanism stopped the deployment, and each lifecycle event's duration from CodeDeploy
+/// (and the whole `deploy --wait`) next to the rehearsal's range for `scenario`.
+fn print_against_rehearsal(
+    l: &Live,
+    deployment_id: &str,
+    scenario: &str,
+    waited: Duration,
+) -> String {
+    use orderbroker::rehearse::live::{compare, mechanism};
     let names = aws::Names::from_stack(&l.stack).unwrap();
     let snap =
         l.rt.block_on(aws::snapshot(
@@ -401,56 +431,32 @@ fn print_phases(l: &Live, deployment_id: &str, expect: &[(&str, String)]) {
             &names.target_id(),
         ))
         .unwrap();
-    println!("{deployment_id}: lifecycle event durations (CodeDeploy) | the table assumes");
-    for e in &snap.event_times {
-        let assumed = expect
-            .iter()
-            .find(|(n, _)| *n == e.name)
-            .map_or(String::new(), |(_, a)| format!(" | {a}"));
-        println!(
-            "  {:<22} {}{assumed}",
-            e.name,
-            e.seconds().map_or("-".into(), |s| format!("{s:.0} s"))
-        );
+    let r = rehearsal(l, scenario);
+    let failed = snap
+        .events
+        .iter()
+        .find(|(_, status)| status == "Failed")
+        .map(|(n, _)| n.as_str());
+    let by = mechanism(snap.error_code.as_deref(), failed, snap.error.as_deref());
+    println!(
+        "{deployment_id}: stopped by {by} | rehearsal ({scenario}): {} in {} of {} runs",
+        r.nominal.stopped_by.as_deref().unwrap_or("none"),
+        r.stopped_by_runs
+            .get(r.nominal.stopped_by.as_deref().unwrap_or("none"))
+            .copied()
+            .unwrap_or(0),
+        r.runs
+    );
+    let mut measured: Vec<(String, f64)> = snap
+        .event_times
+        .iter()
+        .filter_map(|e| Some((e.name.clone(), e.seconds()?)))
+        .collect();
+    measured.push(("reported by the CLI".into(), waited.as_secs_f64()));
+    for line in compare(&measured, &r) {
+        println!("  {line}");
     }
-}
-
-/// The timing model of the template this checkout deploys.
-fn timing() -> orderbroker::timing::model::TimingModel {
-    let t = orderbroker::cfn::template::Template::load(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("template.yaml"),
-    )
-    .unwrap();
-    orderbroker::timing::model::TimingModel::from_template(&t).unwrap()
-}
-
-fn assumed_phases() -> Vec<(&'static str, String)> {
-    let m = timing();
-    let d = m.derived;
-    vec![
-        (
-            "Install",
-            format!(
-                "green tasks healthy by LaunchToHealthy {} s (declared {} + {} + checks)",
-                d.launch_to_healthy_seconds, m.start.launch_to_running, m.start.running_to_healthy
-            ),
-        ),
-        (
-            "AfterAllowTestTraffic",
-            format!(
-                "gate: readiness <= {} s, then ~1 s of orders",
-                d.gate_readiness_seconds
-            ),
-        ),
-        (
-            "AllowTraffic",
-            format!("canary {} % for {} min", m.canary_percent, m.canary_minutes),
-        ),
-        (
-            "AfterAllowTraffic",
-            "production gate: seconds (targets already healthy)".to_string(),
-        ),
-    ]
+    by
 }
 
 // ---------------------------------------------------------------- 2. blue/green under load
@@ -471,7 +477,8 @@ fn blue_green_under_load_drops_no_trade() {
         took.as_secs_f64(),
         outcome.describe()
     );
-    print_phases(&l, &deployed.deployment_id, &assumed_phases());
+    let by = print_against_rehearsal(&l, &deployed.deployment_id, "good-slow-jvm", took);
+    assert_eq!(by, "none", "a good version was stopped");
     assert!(outcome.succeeded(), "{}", outcome.describe());
     assert_eq!(production_revision(&l), deployed.task_definition);
     assert!(
@@ -490,9 +497,30 @@ fn blue_green_under_load_drops_no_trade() {
 fn a_bad_version_is_rolled_back_within_five_minutes() {
     let l = live("auto-rollback", &["ORDERBROKER_BAD_IMAGE"]);
     let image = std::env::var("ORDERBROKER_BAD_IMAGE").unwrap();
-    let before = production_revision(&l);
+    // The documented bad image never answers its health check: rehearsed as never-listens.
+    rolled_back(&l, image, "never-listens");
+}
+
+// ---------------------------------------------------------------- 4. crash loop
+
+#[test]
+#[ignore = "needs a deployed stack: make live-test ORDERBROKER_STACK=..."]
+fn a_crash_looping_version_is_rolled_back_by_the_watchdog() {
+    let l = live("crash loop", &["ORDERBROKER_CRASH_IMAGE"]);
+    let image = std::env::var("ORDERBROKER_CRASH_IMAGE").unwrap();
+    let by = rolled_back(&l, image, "crash-loop");
+    // Only the watchdog stops a deployment with StopDeployment in this stack (the gates report
+    // Failed, the alarms are ALARM_ACTIVE).
+    assert!(by.starts_with("watchdog"), "stopped by {by}");
+}
+
+/// Deploys `image` under load and asserts the rollback (the old revision PRIMARY again, within
+/// five minutes of the deployment's start, no trade dropped); prints the mechanism and the
+/// phases against the rehearsal of `scenario`; what stopped it.
+fn rolled_back(l: &Live, image: String, scenario: &str) -> String {
+    let before = production_revision(l);
     let (deployed, to_rollback_complete, report) =
-        deploy_under_load(&l, image, Duration::from_secs(30));
+        deploy_under_load(l, image, Duration::from_secs(30));
     let deployed = deployed.unwrap_or_else(|e| panic!("deploy refused: {e}"));
     let outcome = deployed.outcome.clone().unwrap();
     println!("{}", outcome.describe());
@@ -507,30 +535,8 @@ fn a_bad_version_is_rolled_back_within_five_minutes() {
             outcome.describe()
         );
     };
-    // Phase timings from CodeDeploy's own lifecycle events, next to the table's row for an image
-    // that never listens (the documented bad image).
+    let by = print_against_rehearsal(l, &deployed.deployment_id, scenario, to_rollback_complete);
     let names = aws::Names::from_stack(&l.stack).unwrap();
-    print_phases(&l, &deployed.deployment_id, &assumed_phases());
-    let m = timing();
-    let rows = orderbroker::timing::rollback::table(
-        &m,
-        orderbroker::watchdog::COUNTED_STOPS_DEFAULT,
-        orderbroker::gates::targets::POLL_SECONDS,
-        orderbroker::watchdog::RECHECK_SECONDS,
-        // Row 0 (never listens) does not depend on the alarms' detection.
-        None,
-    );
-    println!(
-        "the table's row: {} ({})",
-        rows[0].failure, rows[0].arithmetic
-    );
-    let failed =
-        l.rt.block_on(aws::snapshot(
-            &l.clients.codedeploy,
-            &deployed.deployment_id,
-            &names.target_id(),
-        ))
-        .unwrap();
     let rollback =
         l.rt.block_on(aws::snapshot(
             &l.clients.codedeploy,
@@ -538,34 +544,15 @@ fn a_bad_version_is_rolled_back_within_five_minutes() {
             &names.target_id(),
         ))
         .unwrap();
-    for e in &failed.event_times {
+    if let (Some(a), Some(b)) = (rollback.created_at, rollback.completed_at) {
         println!(
-            "  {:<22} {}",
-            e.name,
-            e.seconds().map_or("-".into(), |s| format!("{s:.0} s"))
+            "  rollback deployment {rollback_id}: {} s",
+            (b - a).num_seconds()
         );
     }
-    let phase = |name: &str| {
-        failed
-            .event_times
-            .iter()
-            .find(|e| e.name == name)
-            .and_then(|e| e.seconds())
-    };
-    let rollback_s = match (rollback.created_at, rollback.completed_at) {
-        (Some(a), Some(b)) => Some((b - a).num_seconds()),
-        _ => None,
-    };
-    println!(
-        "task start (Install) {:?} s, validation (AfterAllowTestTraffic) {:?} s, rollback deployment {:?} s; deployment start to rollback complete {:.0} s",
-        phase("Install"),
-        phase("AfterAllowTestTraffic"),
-        rollback_s,
-        to_rollback_complete.as_secs_f64()
-    );
     assert_eq!(rollback_status, "Succeeded");
     assert_eq!(
-        production_revision(&l),
+        production_revision(l),
         before,
         "the old revision serves production"
     );
@@ -580,4 +567,5 @@ fn a_bad_version_is_rolled_back_within_five_minutes() {
         report.dropped,
         report.failed
     );
+    by
 }

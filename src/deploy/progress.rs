@@ -14,6 +14,8 @@ pub struct Snapshot {
     /// Task sets: label (Blue/Green), traffic %, running/desired.
     pub task_sets: Vec<TaskSetView>,
     pub error: Option<String>,
+    /// `ErrorInformation.code` (e.g. HOOK_EXECUTION_FAILURE, ALARM_ACTIVE, MANUAL_STOP).
+    pub error_code: Option<String>,
     pub rollback_id: Option<String>,
     pub rollback_message: Option<String>,
     pub auto_rollback: bool,

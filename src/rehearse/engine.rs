@@ -95,6 +95,8 @@ pub struct CodeDeploy {
     /// When production is back on blue (after a stop).
     pub back_on_blue: Option<i64>,
     pub complete: Option<i64>,
+    /// Each lifecycle event that ended, as CodeDeploy would list it: name, start, end.
+    pub phases: Vec<(String, i64, i64)>,
 }
 
 /// One run of the model.
@@ -257,6 +259,7 @@ impl<'a> Sim<'a> {
             return;
         }
         self.cd.install_done = Some(now);
+        self.cd.phases.push(("Install".into(), 0, now));
         let hook = now + i64::from(self.choice.get(Latency::InstallToFirstHook)) * MS;
         self.cd.test_on_green = Some(hook);
         self.log(now, "Install done: every replacement task RUNNING".into());
@@ -280,6 +283,9 @@ impl<'a> Sim<'a> {
             return;
         }
         let event = self.setup.hooks[i].0;
+        if let Some((_, start)) = self.cd.hook_started.iter().rev().find(|(k, _)| *k == i) {
+            self.cd.phases.push((event.to_string(), *start, now));
+        }
         if !ok {
             self.stop_deployment(now, StoppedBy::Gate(event));
             return;
@@ -318,6 +324,9 @@ impl<'a> Sim<'a> {
             return;
         }
         self.cd.full = Some(now);
+        if let Some(c) = self.cd.canary {
+            self.cd.phases.push(("AllowTraffic".into(), c, now));
+        }
         self.log(now, "AllowTraffic: all of production on green".into());
         let next = self
             .setup

@@ -15,6 +15,7 @@ pub mod ecs;
 pub mod engine;
 pub mod gate;
 pub mod latencies;
+pub mod live;
 pub mod report;
 pub mod runs;
 pub mod scenario;
@@ -112,6 +113,9 @@ pub struct Rehearsal {
     pub max_failed_production_requests: u64,
     /// How many runs each mechanism stopped (`none`: not rolled back).
     pub stopped_by_runs: std::collections::BTreeMap<String, usize>,
+    /// The shortest and longest of each lifecycle event and milestone over every run (s):
+    /// what a live run's measurement is compared with.
+    pub ranges: std::collections::BTreeMap<String, [f64; 2]>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<(f64, String)>,
 }
@@ -142,6 +146,7 @@ pub fn rehearse(setup: &Setup, sc: &Scenario, timeline: bool) -> Rehearsal {
             .map(|r| r.failed_production_requests)
             .max()
             .unwrap_or(0),
+        ranges: ranges(all.iter().chain(std::iter::once(&nominal))),
         stopped_by_runs: all.iter().fold(Default::default(), |mut m, r| {
             let by = r.stopped_by.clone().unwrap_or_else(|| "none".into());
             *m.entry(by).or_insert(0) += 1;
@@ -154,4 +159,32 @@ pub fn rehearse(setup: &Setup, sc: &Scenario, timeline: bool) -> Rehearsal {
             .map(|(t, w)| (t as f64 / MS as f64, w))
             .collect(),
     }
+}
+
+/// The range of each lifecycle event's duration and of each milestone over the runs.
+fn ranges<'a>(
+    runs: impl Iterator<Item = &'a RunResult>,
+) -> std::collections::BTreeMap<String, [f64; 2]> {
+    let mut out: std::collections::BTreeMap<String, [f64; 2]> = Default::default();
+    let mut add = |k: &str, v: f64| {
+        let e = out.entry(k.to_string()).or_insert([v, v]);
+        e[0] = e[0].min(v);
+        e[1] = e[1].max(v);
+    };
+    for r in runs {
+        for (k, v) in &r.phases {
+            add(k, *v);
+        }
+        for (k, v) in [
+            ("stopped", r.stopped_after_s),
+            ("back on blue", r.back_on_blue_after_s),
+            ("rollback complete", r.rollback_complete_after_s),
+            ("reported by the CLI", r.cli_reports_after_s),
+        ] {
+            if let Some(v) = v {
+                add(k, v);
+            }
+        }
+    }
+    out
 }

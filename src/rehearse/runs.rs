@@ -44,6 +44,8 @@ pub struct RunResult {
     pub failed_production_requests: u64,
     pub latencies: BTreeMap<Latency, u32>,
     pub publication: String,
+    /// Each lifecycle event's duration (s), by CodeDeploy's name, for the live comparison.
+    pub phases: BTreeMap<String, f64>,
 }
 
 fn s(ms: Option<i64>) -> Option<f64> {
@@ -107,6 +109,12 @@ fn result(
         failed_production_requests: traffic::failed_production_requests(setup, sc, o),
         latencies,
         publication: publication.to_string(),
+        phases: o
+            .cd
+            .phases
+            .iter()
+            .map(|(name, a, b)| (name.clone(), (b - a) as f64 / MS as f64))
+            .collect(),
     }
 }
 

@@ -388,3 +388,29 @@ fn the_rehearsal_meets_the_shape_bounds_and_does_no_io() {
     assert!(files >= 10);
     assert!(function_lengths("fn a() {\n    x\n}\n")[0].1 == 3);
 }
+
+#[test]
+fn a_live_deployment_is_read_in_the_rehearsals_vocabulary() {
+    use orderbroker::rehearse::live::{compare, mechanism};
+    assert_eq!(mechanism(None, None, None), "none");
+    assert_eq!(
+        mechanism(
+            Some("HOOK_EXECUTION_FAILURE"),
+            Some("AfterAllowTestTraffic"),
+            Some("failed")
+        ),
+        "gate:AfterAllowTestTraffic"
+    );
+    assert!(mechanism(Some("MANUAL_STOP"), None, None).starts_with("watchdog"));
+    assert!(mechanism(Some("ALARM_ACTIVE"), None, Some("GreenP99")).starts_with("alarm"));
+    let r = rehearsed("crash-loop");
+    let lines = compare(&[("Install".into(), 61.0), ("stopped".into(), 1000.0)], r);
+    assert!(
+        lines[0].contains("inside") || lines[0].contains("OUTSIDE"),
+        "{lines:?}"
+    );
+    assert!(lines[1].contains("OUTSIDE"), "{lines:?}");
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("rollback complete") && l.contains("not measured")));
+}

@@ -33,6 +33,10 @@ pub async fn snapshot(
             e.message()
                 .map(|m| format!("{}: {m}", e.code().map(|c| c.as_str()).unwrap_or("error")))
         }),
+        error_code: info
+            .error_information()
+            .and_then(|e| e.code())
+            .map(|c| c.as_str().to_string()),
         rollback_id: info
             .rollback_info()
             .and_then(|r| r.rollback_deployment_id())
