@@ -108,7 +108,8 @@ def scenarios(aws_url):
     common = {"STACK_NAME": STACK}
     hook = dict(common, HEALTH_PATH="/health", ORDER_PATH="/orders", SYNTHETIC_ORDERS="20",
                 P99_THRESHOLD_MS="500", READINESS_SECONDS="60", NEVER_HEALTHY_SECONDS="85",
-                WARMUP_ORDERS="10", REPORT_RESERVE_SECONDS="15", LISTENER="test",
+                WARMUP_ORDERS="10", WARMUP_ORDERS_PER_TARGET="50", REPORT_RESERVE_SECONDS="15",
+                LISTENER="test",
                 TEST_LISTENER_URL=aws_url, LISTENER_ARN=LISTENER)
     return {
         "market-warmup": (dict(common,
@@ -139,7 +140,7 @@ def scenarios(aws_url):
         "deploy-watchdog": (dict(CLUSTER=CLUSTER, SERVICE_NAME=SERVICE,
             APPLICATION_NAME=f"{STACK}-app", DEPLOYMENT_GROUP=f"{STACK}-dg",
             NEVER_HEALTHY_SECONDS="85", READINESS_SECONDS="145", COUNTED_STOPS="2",
-            HOOK_TIMEOUT_SECONDS="190"),
+            HOOK_TIMEOUT_SECONDS="220"),
             "ecs-task-stopped-elb-health.json", ["handled", "detail"]),
     }
 

@@ -26,7 +26,9 @@ pub async fn gate(
     if !wait.ready {
         return not_ready(cfg, wait);
     }
-    let mut report = validate(http, cfg, run_id, until).await;
+    // Every healthy target gets its cold start in unjudged orders before any is judged.
+    let cfg = cfg.for_targets(wait.healthy);
+    let mut report = validate(http, &cfg, run_id, until).await;
     report.targets = Some(wait);
     report
 }
@@ -130,6 +132,7 @@ pub async fn wait_for_healthy_target(
         polls: 0,
         waited_ms: 0,
         last: Vec::new(),
+        healthy: 0,
     };
     loop {
         wait.polls += 1;
@@ -148,6 +151,7 @@ pub async fn wait_for_healthy_target(
                 seen.record(&all, elapsed);
                 wait.target_groups = groups;
                 wait.last = all.iter().map(line).collect();
+                wait.healthy = all.iter().filter(|t| t.state == "healthy").count();
                 match targets::judge(&all, &seen, elapsed, budget.never_healthy, budget.readiness) {
                     Readiness::Ready => {
                         wait.ready = true;

@@ -103,10 +103,8 @@ impl HookConfig {
         // while it compiles); they must still succeed.
         v.warmup_orders = num("WARMUP_ORDERS", 10)? as usize;
         v.concurrency = num("CONCURRENCY", v.concurrency as u64)?.max(1) as usize;
-        v.p99_threshold = match get("P99_THRESHOLD_SECONDS").filter(|s| !s.trim().is_empty()) {
-            Some(secs) => seconds("P99_THRESHOLD_SECONDS", &secs)?,
-            None => Duration::from_millis(num("P99_THRESHOLD_MS", 500)?),
-        };
+        v.p99_threshold = Duration::from_millis(num("P99_THRESHOLD_MS", 500)?);
+        v.warmup_per_target = num("WARMUP_ORDERS_PER_TARGET", 0)? as usize;
         v.request_timeout = Duration::from_millis(num("REQUEST_TIMEOUT_MS", 2000)?);
         // Only after a target is healthy: the listener's own answers settle in seconds.
         v.warmup = Duration::from_secs(num("WARMUP_SECONDS", 20)?);
@@ -152,20 +150,6 @@ impl HookConfig {
             max_run: Duration::from_secs(num("MAX_RUN_SECONDS", readiness.saturating_add(orders))?),
         })
     }
-}
-
-/// A positive number of seconds (fractions allowed, as CloudWatch thresholds are written).
-fn seconds(key: &str, text: &str) -> Result<Duration, HookError> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 3600.0)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| {
-            HookError::Config(format!(
-                "{key}={text:?} is not a number of seconds in (0, 3600]"
-            ))
-        })
 }
 
 /// The ids a status is reported against.

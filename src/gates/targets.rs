@@ -41,6 +41,9 @@ pub struct TargetWait {
     pub waited_ms: u64,
     /// The last reading, `ip:port state (reason)`.
     pub last: Vec<String>,
+    /// Healthy targets in the last reading.
+    #[serde(default)]
+    pub healthy: usize,
 }
 
 /// One target as `DescribeTargetHealth` reports it.

@@ -53,6 +53,11 @@ pub struct ValidationConfig {
     /// requests slowly while it compiles; a gate must not fail a good version for that). Every
     /// one must still succeed.
     pub warmup_orders: usize,
+    /// Unjudged orders per healthy target: the application's declared cold start (its first
+    /// answers may be slow), so every target is past it before any order is judged
+    /// ([`ValidationConfig::for_targets`]).
+    #[serde(default)]
+    pub warmup_per_target: usize,
     pub concurrency: usize,
     pub request_timeout: Duration,
     pub p99_threshold: Duration,
@@ -83,10 +88,36 @@ impl ValidationConfig {
             order_headers: vec![("Content-Type".into(), "application/json".into())],
             orders: 20,
             warmup_orders: 0,
+            warmup_per_target: 0,
             concurrency: 4,
             request_timeout: Duration::from_secs(2),
             p99_threshold: Duration::from_millis(500),
             expected_fields: vec!["orderId".into(), "status".into()],
+        }
+    }
+}
+
+/// Orders in flight per healthy target during a run, and the most in flight at all: the
+/// warm-up of many targets takes about as long as that of one.
+pub const CONCURRENCY_PER_TARGET: usize = 4;
+pub const MAX_CONCURRENCY: usize = 64;
+
+impl ValidationConfig {
+    /// The run for `targets` healthy targets: at least `warmup_per_target` unjudged orders per
+    /// target (the listener spreads them round-robin), never fewer than `warmup_orders`, and
+    /// [`CONCURRENCY_PER_TARGET`] orders in flight per target (at most [`MAX_CONCURRENCY`],
+    /// never fewer than `concurrency`).
+    pub fn for_targets(&self, targets: usize) -> Self {
+        ValidationConfig {
+            warmup_orders: self
+                .warmup_orders
+                .max(self.warmup_per_target.saturating_mul(targets)),
+            concurrency: self.concurrency.max(
+                targets
+                    .saturating_mul(CONCURRENCY_PER_TARGET)
+                    .min(MAX_CONCURRENCY),
+            ),
+            ..self.clone()
         }
     }
 }

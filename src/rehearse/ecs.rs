@@ -151,19 +151,34 @@ impl Sim<'_> {
         };
         self.tasks.push(task);
         let id = self.tasks.len() - 1;
-        self.at(running, Ev::TaskRunning(id));
+        if is_green && green.image_missing {
+            // The pull fails at the latest when the task would have been RUNNING.
+            self.at(running, Ev::PullFailed(id));
+        } else {
+            self.at(running, Ev::TaskRunning(id));
+        }
         id
+    }
+
+    /// The image cannot be pulled: the task stops without running (it never registers).
+    pub(super) fn on_pull_failed(&mut self, id: usize, now: i64) {
+        let info = StopInfo {
+            code: "TaskFailedToStart",
+            reason: "CannotPullContainerError: pull image manifest has been retried 5 time(s): failed to resolve ref: not found".into(),
+            exit_code: None,
+        };
+        let t = &mut self.tasks[id];
+        t.running = i64::MAX / 4;
+        let stopped = now + i64::from(self.choice.get(Latency::FargateDeprovision)) * MS;
+        self.stop_task(id, now, stopped, info);
     }
 
     pub(super) fn on_running(&mut self, id: usize, now: i64) {
         let t = self.tasks[id].clone();
-        self.log(
-            now,
-            format!("task {id} ({:?}) RUNNING, registered", t.group),
-        );
         if t.group == Group::Blue {
             return;
         }
+        self.log(now, format!("task {id} (green) RUNNING, registered"));
         if let Some(c) = t.crash_at {
             self.at(c, Ev::Crash(id));
         }
@@ -211,7 +226,7 @@ impl Sim<'_> {
         }
     }
 
-    fn stop_task(&mut self, id: usize, stopping: i64, stopped: i64, info: StopInfo) {
+    pub(super) fn stop_task(&mut self, id: usize, stopping: i64, stopped: i64, info: StopInfo) {
         self.log(
             stopping,
             format!("task {id} stopping: {} ({})", info.code, info.reason),

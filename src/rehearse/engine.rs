@@ -33,6 +33,7 @@ pub const LIFECYCLE_EVENT_LIMIT_SECONDS: i64 = 3600;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Ev {
     TaskRunning(usize),
+    PullFailed(usize),
     InstallCheck,
     HookStart(usize),
     /// Hook index, when that gate started.
@@ -190,6 +191,7 @@ impl<'a> Sim<'a> {
     fn dispatch(&mut self, now: i64, ev: Ev) {
         match ev {
             Ev::TaskRunning(id) => self.on_running(id, now),
+            Ev::PullFailed(id) => self.on_pull_failed(id, now),
             Ev::InstallCheck => self.on_install_check(now),
             Ev::HookStart(i) => self.on_hook_start(i, now),
             Ev::GatePoll(i, started) => self.on_gate_poll(i, started, now),

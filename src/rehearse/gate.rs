@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use crate::gates::hook::Listener;
 use crate::gates::targets::{judge as judge_targets, Readiness, TargetObservation};
-use crate::gates::validation::{judge, HealthOutcome, OrderResult, Verdict, HEALTH_PAUSE_MS};
+use crate::gates::validation::{
+    judge, HealthOutcome, OrderResult, ValidationConfig, Verdict, HEALTH_PAUSE_MS,
+};
 
 use super::ecs::{target_state, Group};
 use super::engine::{Ev, Sim, MS};
@@ -137,8 +139,10 @@ impl Sim<'_> {
             .filter(|(_, o)| o.state == "healthy")
             .map(|(id, _)| id)
             .collect();
-        let (results, end) = self.orders(i, t0, &targets, listener_class);
-        let verdict = judge(v, &health, &results, false);
+        // The run for this many healthy targets, as gates::aws::gate sizes it.
+        let v = v.for_targets(targets.len());
+        let (results, end) = self.orders(i, &v, (t0, &targets), listener_class);
+        let verdict = judge(&v, &health, &results, false);
         self.report(i, end, verdict);
     }
 
@@ -169,11 +173,10 @@ impl Sim<'_> {
     fn orders(
         &mut self,
         i: usize,
-        t0: i64,
-        targets: &[usize],
+        v: &ValidationConfig,
+        (t0, targets): (i64, &[usize]),
         class: &str,
     ) -> (Vec<OrderResult>, i64) {
-        let v = self.setup.hooks[i].1.validation.clone();
         let g = &self.scenario.green;
         let pick = |p: Option<PerPhase>, d: f64| {
             let p = p.unwrap_or(PerPhase::all(d));

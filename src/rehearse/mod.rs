@@ -56,7 +56,10 @@ fn bad_phase(sc: &Scenario, setup: &Setup) -> [bool; 3] {
 }
 
 fn never_serves(sc: &Scenario) -> bool {
-    !sc.green.listens || sc.green.healthy_after_s == Some(None) || sc.green.crash_after_s.is_some()
+    !sc.green.listens
+        || sc.green.healthy_after_s == Some(None)
+        || sc.green.crash_after_s.is_some()
+        || sc.green.image_missing
 }
 
 /// The scenario's kind, the first that applies.
@@ -75,14 +78,12 @@ pub fn kind(sc: &Scenario, setup: &Setup) -> Kind {
 /// The onset of a run (ms of the deployment): the earliest of what the content makes bad.
 pub fn onset(sc: &Scenario, setup: &Setup, o: &Outcome) -> Option<i64> {
     let mut at: Vec<i64> = Vec::new();
-    if never_serves(sc) {
-        at.extend(
-            o.tasks
-                .iter()
-                .filter(|t| t.group == ecs::Group::Green)
-                .map(|t| t.running)
-                .min(),
-        );
+    let green = || o.tasks.iter().filter(|t| t.group == ecs::Group::Green);
+    if sc.green.image_missing {
+        // Never RUNNING: the first green task's launch.
+        at.extend(green().map(|t| t.launched).min());
+    } else if never_serves(sc) {
+        at.extend(green().map(|t| t.running).min());
     }
     let [test, canary, full] = bad_phase(sc, setup);
     if test {

@@ -87,6 +87,10 @@ pub struct GreenSpec {
     pub p99_ms: Option<PerPhase>,
     #[serde(default = "yes")]
     pub hooks_report: bool,
+    /// An extension: the image (or its platform) does not exist, so every task fails to start
+    /// (`TaskFailedToStart`, `CannotPullContainerError`).
+    #[serde(default)]
+    pub image_missing: bool,
 }
 
 /// Extra tasks started while green starts (a scale-out of the service: both task sets grow).
@@ -199,6 +203,7 @@ fn green() -> GreenSpec {
         error_rate: None,
         p99_ms: None,
         hooks_report: true,
+        image_missing: false,
     }
 }
 

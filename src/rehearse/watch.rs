@@ -73,7 +73,7 @@ impl Sim<'_> {
             task_definition_arn: td.into(),
             stop_code: info.as_ref().map(|i| i.code.to_string()),
             stopped_reason: info.as_ref().map(|i| i.reason.clone()),
-            started_at: Some(wall(t.running, self.phase)),
+            started_at: (t.running < i64::MAX / 8).then(|| wall(t.running, self.phase)),
             stopped_at: t.stopped.map(|s| wall(s, self.phase)),
             version: 5,
             containers: vec![ContainerExit {

@@ -29,9 +29,10 @@ pub const RUNNING_TO_HEALTHY_PARAM: &str = "TaskRunningToHealthySeconds";
 /// Slack added to every deadline derived from the declared start times, so a task exactly at
 /// its declared time is never cut off by a few seconds of scheduling jitter.
 pub const MARGIN_SECONDS: u32 = 15;
-/// What the gate needs after green is healthy: the listener's own health answers, the
-/// synthetic orders (20 at 4 in flight, 2 s timeout each: at most 10 s) and slack.
-pub const GATE_ORDERS_SECONDS: u32 = 30;
+/// What the gate needs after green is healthy: the listener's own health answers, every
+/// target's cold start in unjudged orders (ColdStartRequests per target, 4 in flight per target:
+/// 50 answers of up to P99LatencyAlarmSeconds' 2 s is 25 s), the 20 judged orders and slack.
+pub const GATE_ORDERS_SECONDS: u32 = 60;
 /// The longest from NeverHealthySeconds elapsing to the watchdog's next look at green's target
 /// health: its per-minute invocations re-check every RECHECK_SECONDS for INVOCATION_SECONDS, so
 /// the widest gap between two checks is the rest of the minute plus one re-check interval.
@@ -327,7 +328,7 @@ mod tests {
         assert_eq!(d.health_check_grace_seconds, 120);
         assert_eq!(d.launch_to_healthy_seconds, 130);
         assert_eq!(d.gate_readiness_seconds, 145);
-        assert_eq!(d.hook_timeout_seconds, 190);
+        assert_eq!(d.hook_timeout_seconds, 220);
         // One wave (130 s) touches at most 4 minutes; two at most 8: M = 9 of N = 10.
         assert_eq!(d.unhealthy_alarm_minutes, 9);
         assert_eq!(d.unhealthy_alarm_periods, 10);

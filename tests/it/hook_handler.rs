@@ -357,7 +357,7 @@ fn configuration_comes_from_the_environment_and_errors_name_the_variable() {
     assert_eq!(c.wait.readiness, Duration::from_secs(145));
     assert_eq!(c.wait.never_healthy, Duration::from_secs(85));
     // The longest run: the readiness wait plus the orders' time.
-    assert_eq!(c.max_run, Duration::from_secs(145 + 30));
+    assert_eq!(c.max_run, Duration::from_secs(145 + 60));
     let e = HookConfig::from_env(env(&[
         ("LISTENER", "test"),
         ("TEST_LISTENER_URL", "http://internal-ob:9090"),
@@ -374,29 +374,6 @@ fn configuration_comes_from_the_environment_and_errors_name_the_variable() {
     ]))
     .unwrap_err();
     assert!(e.to_string().contains("READINESS_SECONDS"), "{e}");
-    // The test-listener gates take the production p99 alarm's threshold, in seconds.
-    let t = HookConfig::from_env(env(&[
-        ("LISTENER", "test"),
-        ("TEST_LISTENER_URL", "http://internal-ob:9090"),
-        ("STACK_NAME", "x"),
-        ("LISTENER_ARN", "arn:x"),
-        ("READINESS_SECONDS", "145"),
-        ("NEVER_HEALTHY_SECONDS", "85"),
-        ("P99_THRESHOLD_SECONDS", "2.5"),
-    ]))
-    .unwrap();
-    assert_eq!(t.validation.p99_threshold, Duration::from_millis(2500));
-    let e = HookConfig::from_env(env(&[
-        ("LISTENER", "test"),
-        ("TEST_LISTENER_URL", "http://internal-ob:9090"),
-        ("STACK_NAME", "x"),
-        ("LISTENER_ARN", "arn:x"),
-        ("READINESS_SECONDS", "145"),
-        ("NEVER_HEALTHY_SECONDS", "85"),
-        ("P99_THRESHOLD_SECONDS", "-1"),
-    ]))
-    .unwrap_err();
-    assert!(e.to_string().contains("P99_THRESHOLD_SECONDS"), "{e}");
     assert_eq!(c.validation.base_url, "https://orders.example.com");
     assert_eq!(c.validation.orders, 40);
     assert_eq!(c.validation.p99_threshold, Duration::from_millis(250));

@@ -158,12 +158,19 @@ fn the_model_runs_the_gates_with_the_functions_own_settings() {
     let s = scenario::built_in("never-listens").unwrap();
     let mut good = s.clone();
     good.green = scenario::parse("x.yaml", "green: {}\n").unwrap().green;
-    // The gates send WARMUP_ORDERS + SYNTHETIC_ORDERS, as the function reads them.
+    // The gates send WARMUP_ORDERS_PER_TARGET per healthy target (3) + SYNTHETIC_ORDERS, as
+    // the function reads them and gates::aws sizes the run.
     let orders =
         |t: &Template| -> Vec<u64> { nominal(t, &good).gate_traffic.iter().map(|g| g.2).collect() };
-    assert_eq!(orders(&t), vec![30, 30, 30]);
+    assert_eq!(orders(&t), vec![170, 170, 170]);
     let more = with_env(&t, "traffic-validator", "SYNTHETIC_ORDERS", "40");
-    assert_eq!(orders(&more), vec![50, 50, 50]);
+    assert_eq!(orders(&more), vec![190, 190, 190]);
+    let fewer = with_env(&t, "traffic-validator", "WARMUP_ORDERS_PER_TARGET", "2");
+    assert_eq!(
+        orders(&fewer),
+        vec![30, 30, 30],
+        "at least WARMUP_ORDERS (10)"
+    );
     // The hooks run in the AppSpec's order.
     let o = nominal(&t, &good);
     let events: Vec<&str> = o.gate_traffic.iter().map(|g| g.3).collect();
@@ -413,4 +420,33 @@ fn a_live_deployment_is_read_in_the_rehearsals_vocabulary() {
     assert!(lines
         .iter()
         .any(|l| l.contains("rollback complete") && l.contains("not measured")));
+}
+
+#[test]
+fn the_repository_scenarios_rehearse_as_documented() {
+    let t = template();
+    let expect = [
+        ("image-missing.yaml", Some("watchdog:crash-count")),
+        ("failing-orders.yaml", Some("gate:AfterAllowTestTraffic")),
+        // Slow once warm: still caught on the test listener, before production moves.
+        ("slow-everywhere.yaml", Some("gate:AfterAllowTestTraffic")),
+        ("internet-facing-good.yaml", None),
+    ];
+    for (file, by) in expect {
+        let path = root().join("scenarios").join(file);
+        let s = scenario::parse(file, &std::fs::read_to_string(&path).unwrap()).unwrap();
+        let setup = setup_of(&t, &s);
+        let r = rehearse(&setup, &s, false);
+        assert_eq!(
+            r.nominal.stopped_by.as_deref(),
+            by,
+            "{file}: {:?}",
+            r.stopped_by_runs
+        );
+        assert!(
+            report::misses(&r, &setup).is_empty(),
+            "{file}: {:?}",
+            report::misses(&r, &setup)
+        );
+    }
 }

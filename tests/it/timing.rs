@@ -236,7 +236,7 @@ fn samconfig_overrides_passes_the_derived_values_and_refuses_hand_set_ones() {
         text.contains("HealthCheckGracePeriodSeconds=\"150\""),
         "{text}"
     );
-    assert!(text.contains("HookTimeoutSeconds=\"220\""), "{text}");
+    assert!(text.contains("HookTimeoutSeconds=\"250\""), "{text}");
     // A derived value set by hand to something else is refused, naming it.
     let out = crate::support::orderbroker()
         .args([

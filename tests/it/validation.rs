@@ -303,3 +303,20 @@ async fn a_cold_jvms_slow_first_answers_do_not_fail_a_good_version() {
     let r = run_cold(&c).await;
     assert!(!r.verdict.passed());
 }
+
+#[test]
+fn a_run_is_sized_for_its_healthy_targets() {
+    use orderbroker::gates::validation::{CONCURRENCY_PER_TARGET, MAX_CONCURRENCY};
+    let mut cfg = ValidationConfig::for_url("http://green:9090");
+    cfg.warmup_orders = 10;
+    cfg.warmup_per_target = 50;
+    // Three healthy targets: each past its cold start (50 answers) before any order is judged.
+    let three = cfg.for_targets(3);
+    assert_eq!(three.warmup_orders, 150);
+    assert_eq!(three.concurrency, 3 * CONCURRENCY_PER_TARGET);
+    assert_eq!(three.orders, cfg.orders);
+    // Never below the configured floor, never above the cap.
+    assert_eq!(cfg.for_targets(0).warmup_orders, 10);
+    assert_eq!(cfg.for_targets(0).concurrency, cfg.concurrency);
+    assert_eq!(cfg.for_targets(100).concurrency, MAX_CONCURRENCY);
+}
