@@ -36,7 +36,10 @@
 //! - [`watchdog`]: stops a deployment whose green tasks keep failing where no hook runs
 //!   (ECS task-state events, a per-minute health check); [`watchdog::aws`] is its edge.
 //! - [`timing`]: the declared task start times and every value derived from them; the
-//!   rollback budget and the good-version walk over the template's values.
+//!   good-version walk and the alarms' detection over the template's values.
+//! - [`rehearse`]: the deployment rehearsal, a discrete-event model of one blue/green
+//!   deployment with the gates', the watchdog's and the alarms' own decisions inside; the
+//!   rollback budget is its output.
 //! - [`readiness`]: the account readiness check before a first deploy (service-linked role,
 //!   Lambda concurrency, VPC DNS, subnets and egress, endpoint conflicts, quota, image, stack
 //!   name); [`readiness::aws`] reads the facts (CLI builds only: feature `cli`).

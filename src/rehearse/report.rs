@@ -126,3 +126,39 @@ pub fn timeline(r: &Rehearsal) -> String {
         .map(|(t, what)| format!("{t:>8.1} s  {what}\n"))
         .collect()
 }
+
+fn runs_by(r: &Rehearsal) -> String {
+    r.stopped_by_runs
+        .iter()
+        .map(|(by, n)| format!("{by} ({n})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The table docs/deployments.md keeps (a test checks it is this one): each scenario, what
+/// stopped its runs, the nominal run's milestones and the worst case.
+pub fn markdown(rows: &[(Rehearsal, Vec<String>)]) -> String {
+    let mut out = String::from(
+        "| scenario | stopped by (runs) | nominal: onset / stopped / back on blue / rollback complete (s) | worst: onset -> rollback complete (s) | bound |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for (r, misses) in rows {
+        let n = &r.nominal;
+        let w = r.worst_case.as_ref();
+        out.push_str(&format!(
+            "| {} | {} | {} / {} / {} / {} | {} | {} |\n",
+            n.scenario,
+            runs_by(r),
+            secs(n.onset_s),
+            secs(n.stopped_after_s),
+            secs(n.back_on_blue_after_s),
+            secs(n.rollback_complete_after_s),
+            secs(w.and_then(took)),
+            if misses.is_empty() {
+                "held".to_string()
+            } else {
+                misses.join("; ")
+            }
+        ));
+    }
+    out
+}

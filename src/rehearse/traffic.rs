@@ -148,8 +148,9 @@ fn key(parts: &[&dyn std::fmt::Debug]) -> u64 {
 
 /// Every alarm of the group that reaches ALARM by the run's end, with the instant (ms of the
 /// deployment), earliest first. How UnHealthyHostCount is sampled within a minute is not
-/// documented: an alarm reading it counts when either reading trips it (every second, the
-/// pessimistic one for a bad version; any moment of a minute, for a good one).
+/// documented: each kind of version gets the reading pessimistic for it (a good version: a
+/// minute counts as unhealthy if a target is unhealthy at any moment of it, the most alarms; a
+/// bad version: one sample a second, so a breach must hold the whole minute, the latest alarm).
 pub fn alarms(
     setup: &Setup,
     s: &Scenario,
@@ -157,12 +158,13 @@ pub fn alarms(
     delays: &Delays,
     cache: &mut Cache,
 ) -> Vec<(String, i64)> {
-    let traffic = [Sampling::EverySecond, Sampling::AnyMoment].map(|sampling| {
-        let g = green(setup, s, o, sampling);
-        let b = blue(setup, s, o, sampling);
-        let (gk, bk) = (key(&[&g]), key(&[&b]));
-        ((g, gk), (b, bk))
-    });
+    let sampling = match super::kind(s, setup) {
+        super::Kind::Good => Sampling::AnyMoment,
+        _ => Sampling::EverySecond,
+    };
+    let g = green(setup, s, o, sampling);
+    let b = blue(setup, s, o, sampling);
+    let (g, b) = ((key(&[&g]), g), (key(&[&b]), b));
     let delays_key = key(&[delays]);
     let blue_prefix = format!("{}.", setup.blue_group);
     let mut out: Vec<(String, i64)> = Vec::new();
@@ -173,20 +175,9 @@ pub fn alarms(
             .dimensions
             .get("TargetGroup")
             .is_some_and(|v| v.starts_with(&blue_prefix));
-        let reads_hosts = a.metrics().any(|m| m.metric.name == "UnHealthyHostCount");
-        let samplings: &[usize] = if reads_hosts { &[0, 1] } else { &[1] };
-        for &i in samplings {
-            let t = if is_blue {
-                &traffic[i].1
-            } else {
-                &traffic[i].0
-            };
-            if let Some(at) = first_alarm(cache, (index, a), t, &keys, (delays, delays_key)) {
-                match out.iter_mut().find(|(id, _)| *id == a.logical_id) {
-                    Some(e) => e.1 = e.1.min(at),
-                    None => out.push((a.logical_id.clone(), at)),
-                }
-            }
+        let t = if is_blue { &b } else { &g };
+        if let Some(at) = first_alarm(cache, (index, a), t, &keys, (delays, delays_key)) {
+            out.push((a.logical_id.clone(), at));
         }
     }
     out.sort_by_key(|(_, at)| *at);
@@ -198,7 +189,7 @@ pub fn alarms(
 fn first_alarm(
     cache: &mut Cache,
     (index, a): (usize, &AlarmDefinition),
-    (t, store_key): &(GroupTraffic, u64),
+    (store_key, t): &(u64, GroupTraffic),
     keys: &proof::Keys,
     (delays, delays_key): (&Delays, u64),
 ) -> Option<i64> {

@@ -1,6 +1,7 @@
 //! Deployment timing: the two declared start times of one OrderBroker task, every value derived
-//! from them, and the two budgets (a bad version rolled back within 5 minutes, a good version
-//! never tripping a deployment-group alarm), computed from the template's own values.
+//! from them, and the alarm-level proofs (a good version never tripping a deployment-group
+//! alarm, how fast each alarm catches a bad version), computed from the template's own values.
+//! The rollback budget is the deployment rehearsal's output (`crate::rehearse`).
 //!
 //! CloudFormation has no arithmetic, so the derived values are template parameters too;
 //! [`Derived::overrides`] is what `orderbroker samconfig overrides` passes for them, and a
@@ -9,14 +10,12 @@
 //!
 //! - [`model`]: the timing-relevant values read from template.yaml (alarms, health checks,
 //!   grace, drain, canary, gate and watchdog budgets).
-//! - [`rollback`]: the rollback budget, one row per failure mode.
 //! - [`walk`]: the good-version walk through every deployment-group alarm (CloudWatch
 //!   evaluator on the walked metric streams).
 //! - [`detection`]: how fast each deployment-group alarm catches a bad version.
 
 pub mod detection;
 pub mod model;
-pub mod rollback;
 pub mod walk;
 
 use serde::Serialize;

@@ -450,3 +450,39 @@ fn the_repository_scenarios_rehearse_as_documented() {
         );
     }
 }
+
+#[test]
+fn the_rollback_budget_in_the_docs_is_the_rehearsals_table() {
+    let t = template();
+    let rows: Vec<(Rehearsal, Vec<String>)> = BUILT_IN
+        .iter()
+        .map(|n| {
+            let r = rehearsed(n).clone();
+            let misses = report::misses(&r, &setup_of(&t, &scenario::built_in(n).unwrap()));
+            (r, misses)
+        })
+        .collect();
+    let table = report::markdown(&rows);
+    let docs = std::fs::read_to_string(root().join("docs/deployments.md")).unwrap();
+    assert!(
+        docs.contains(&table),
+        "docs/deployments.md must hold the rehearsal's table (orderbroker rehearse --all --markdown):\n{table}"
+    );
+    // The bounds every scenario holds, and the two the rehearsal reports as missed with what
+    // limits them (docs/deployments.md, "Rollback budget").
+    for (r, misses) in &rows {
+        let name = r.nominal.scenario.as_str();
+        match name {
+            "fails-under-traffic" | "latency-regression" => {
+                assert!(r.worst_case.as_ref().unwrap().rolled_back, "{name}");
+                let n = &r.nominal;
+                let back = n.back_on_blue_after_s.unwrap() - n.onset_s.unwrap();
+                assert!(
+                    back <= report::ROLLBACK_BOUND_SECONDS,
+                    "{name}: back on blue {back}"
+                );
+            }
+            _ => assert!(misses.is_empty(), "{name}: {misses:?}"),
+        }
+    }
+}

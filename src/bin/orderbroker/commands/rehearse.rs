@@ -35,6 +35,9 @@ pub struct RehearseArgs {
     /// Print the nominal run's events, one a line
     #[arg(long)]
     timeline: bool,
+    /// With --all: the table docs/deployments.md keeps (Markdown)
+    #[arg(long, requires = "all")]
+    markdown: bool,
     /// The template
     #[arg(long, default_value = "template.yaml")]
     template: PathBuf,
@@ -71,6 +74,36 @@ fn setup(t: &Template, base: &[(String, String)], s: &Scenario) -> Result<Setup>
     Setup::new(t, &p).with_context(|| format!("scenario {}", s.name))
 }
 
+/// Each scenario rehearsed (the model is pure and each run independent: the scenarios are
+/// spread over the machine's cores), in the order given.
+fn rehearse_all(
+    scenarios: &[Scenario],
+    setups: &[Setup],
+    timeline: bool,
+) -> Vec<(Rehearsal, Vec<String>)> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.min(scenarios.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (Some(s), Some(setup)) = (scenarios.get(i), setups.get(i)) else {
+                    break;
+                };
+                let r = rehearse(setup, s, timeline);
+                let misses = report::misses(&r, setup);
+                done.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((i, (r, misses)));
+            });
+        }
+    });
+    let mut rows = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    rows.sort_by_key(|(i, _)| *i);
+    rows.into_iter().map(|(_, row)| row).collect()
+}
+
 fn print_one(r: &Rehearsal, misses: &[String], a: &RehearseArgs) -> Result<()> {
     if a.json {
         crate::outln!("{}", serde_json::to_string_pretty(r)?)?;
@@ -91,24 +124,28 @@ pub fn run(a: RehearseArgs) -> Result<ExitCode> {
         Some(s) => vec![s.clone()],
         None => BUILT_IN.iter().map(|s| s.to_string()).collect(),
     };
-    let mut missed = false;
-    let mut rows = Vec::new();
-    for name in &names {
-        let s = load_scenario(name)?;
-        let setup = setup(&t, &base, &s)?;
-        let r = rehearse(&setup, &s, a.timeline && !a.all);
-        let misses = report::misses(&r, &setup);
-        missed |= !misses.is_empty();
-        if a.all {
-            rows.push((r, misses));
-        } else {
-            print_one(&r, &misses, &a)?;
+    let scenarios: Vec<Scenario> = names
+        .iter()
+        .map(|n| load_scenario(n))
+        .collect::<Result<_>>()?;
+    let setups: Vec<Setup> = scenarios
+        .iter()
+        .map(|s| setup(&t, &base, s))
+        .collect::<Result<_>>()?;
+    let timeline = a.timeline && !a.all;
+    let rows = rehearse_all(&scenarios, &setups, timeline);
+    let missed = rows.iter().any(|(_, m)| !m.is_empty());
+    if !a.all {
+        for (r, m) in &rows {
+            print_one(r, m, &a)?;
         }
     }
     if a.all {
         if a.json {
             let all: Vec<&Rehearsal> = rows.iter().map(|(r, _)| r).collect();
             crate::outln!("{}", serde_json::to_string_pretty(&all)?)?;
+        } else if a.markdown {
+            crate::out!("{}", report::markdown(&rows))?;
         } else {
             crate::outln!("{}", report::HEADER)?;
             for (r, m) in &rows {
