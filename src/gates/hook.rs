@@ -69,25 +69,7 @@ impl HookConfig {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or_else(|| HookError::Config(format!("{k} is not set")))
         };
-        let listener = match req("LISTENER")?.as_str() {
-            "test" => Listener::Test,
-            "production" => Listener::Production,
-            other => {
-                return Err(HookError::Config(format!(
-                    "LISTENER={other:?}: expected test or production"
-                )))
-            }
-        };
-        let url_var = match listener {
-            Listener::Test => "TEST_LISTENER_URL",
-            Listener::Production => "PRODUCTION_LISTENER_URL",
-        };
-        let url = req(url_var)?;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(HookError::Config(format!(
-                "{url_var}={url:?} is not an http(s) URL"
-            )));
-        }
+        let (listener, url) = listener_url(&req)?;
         let mut v = ValidationConfig::for_url(&url);
         let num = |k: &str, default: u64| -> Result<u64, HookError> {
             match get(k).filter(|s| !s.trim().is_empty()) {
@@ -150,6 +132,32 @@ impl HookConfig {
             max_run: Duration::from_secs(num("MAX_RUN_SECONDS", readiness.saturating_add(orders))?),
         })
     }
+}
+
+/// `LISTENER` and the URL of that listener (`TEST_LISTENER_URL` / `PRODUCTION_LISTENER_URL`).
+fn listener_url(
+    req: &impl Fn(&str) -> Result<String, HookError>,
+) -> Result<(Listener, String), HookError> {
+    let listener = match req("LISTENER")?.as_str() {
+        "test" => Listener::Test,
+        "production" => Listener::Production,
+        other => {
+            return Err(HookError::Config(format!(
+                "LISTENER={other:?}: expected test or production"
+            )))
+        }
+    };
+    let url_var = match listener {
+        Listener::Test => "TEST_LISTENER_URL",
+        Listener::Production => "PRODUCTION_LISTENER_URL",
+    };
+    let url = req(url_var)?;
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(HookError::Config(format!(
+            "{url_var}={url:?} is not an http(s) URL"
+        )));
+    }
+    Ok((listener, url))
 }
 
 /// The ids a status is reported against.

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_codedeploy::types::DeploymentStatus;
 use aws_sdk_ecs::types::DesiredStatus;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Serialize;
 
 use crate::aws::{from_smithy, AwsError, AwsResultExt};
+use crate::watchdog::lifecycle::{self, HookWatch};
 use crate::watchdog::{
-    classify, decide, health_verdict, hook_verdict, join, nothing_to_count, parse_event,
-    ContainerExit, Decision, DeploymentView, HealthVerdict, HookVerdict, Join, StopClass,
-    TaskSetView, TaskStopped, COUNTED_STOPS_DEFAULT, INVOCATION_SECONDS, RECHECK_SECONDS,
+    classify, decide, health_verdict, join, nothing_to_count, parse_event, ContainerExit, Decision,
+    DeploymentView, HealthVerdict, Join, StopClass, TaskSetView, TaskStopped,
+    COUNTED_STOPS_DEFAULT, INVOCATION_SECONDS, RECHECK_SECONDS,
 };
 
 /// What can go wrong.
@@ -482,23 +483,7 @@ pub async fn check(
     }
 }
 
-/// The hooks' lifecycle events as last read in this invocation.
-#[derive(Debug, Default)]
-pub struct HookWatch {
-    read: bool,
-    /// When a hook in progress would go silent.
-    due: Option<DateTime<Utc>>,
-}
-
-impl HookWatch {
-    fn due_instant(&self) -> Option<Instant> {
-        let wait = (self.due? - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        Some(Instant::now() + wait)
-    }
-}
-
-/// Reads the lifecycle events once per invocation, and again once a hook's deadline has come;
-/// stops the deployment whose hook went silent.
+/// Stops the deployment whose hook went silent ([`lifecycle::silent_hook`]).
 async fn silent_hook(
     c: &WatchdogClients,
     cfg: &WatchdogConfig,
@@ -506,30 +491,16 @@ async fn silent_hook(
     deployment: &str,
     w: &mut HookWatch,
 ) -> Result<Option<Outcome>, WatchdogError> {
-    let now = Utc::now();
-    if w.read && w.due.is_none_or(|d| now < d) {
+    let Some(why) = lifecycle::silent_hook(&c.codedeploy, cfg.hook_timeout, deployment, w).await?
+    else {
         return Ok(None);
-    }
-    let events = crate::watchdog::lifecycle::lifecycle_events(&c.codedeploy, deployment).await?;
-    w.read = true;
-    let hooks: Vec<&str> = crate::deploy::appspec::hook_placement()
-        .iter()
-        .map(|h| h.0)
-        .collect();
-    match hook_verdict(&events, &hooks, Utc::now(), cfg.hook_timeout) {
-        HookVerdict::Waiting(due) => {
-            w.due = due;
-            Ok(None)
-        }
-        HookVerdict::Silent(why) => {
-            stop(c, memory, deployment, &why).await?;
-            Ok(Some(Outcome {
-                handled: "stopped".into(),
-                detail: why,
-                stopped_deployment: Some(deployment.to_string()),
-            }))
-        }
-    }
+    };
+    stop(c, memory, deployment, &why).await?;
+    Ok(Some(Outcome {
+        handled: "stopped".into(),
+        detail: why,
+        stopped_deployment: Some(deployment.to_string()),
+    }))
 }
 
 /// One pass of the scheduled check.

@@ -4,9 +4,13 @@
 //! Authorization Reference (CodeDeploy), so the role grants them on `*`. An ECS deployment has
 //! one target, `<cluster>:<service>`.
 
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
 use crate::aws::{from_smithy, AwsResultExt};
 use crate::watchdog::aws::WatchdogError;
-use crate::watchdog::LifecycleView;
+use crate::watchdog::{hook_verdict, HookVerdict, LifecycleView};
 
 /// Pages of target ids read at most (an ECS deployment has one target; the bound keeps a
 /// misbehaving token from looping: the SDK has no paginator for this operation).
@@ -58,4 +62,47 @@ pub async fn lifecycle_events(
         }
     }
     Ok(out)
+}
+
+/// The hooks' lifecycle events as last read in this invocation.
+#[derive(Debug, Default)]
+pub struct HookWatch {
+    read: bool,
+    /// When a hook in progress would go silent.
+    due: Option<DateTime<Utc>>,
+}
+
+impl HookWatch {
+    /// The deadline as an instant of this invocation's clock.
+    pub fn due_instant(&self) -> Option<Instant> {
+        let wait = (self.due? - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Some(Instant::now() + wait)
+    }
+}
+
+/// Reads the lifecycle events once per invocation, and again once a hook's deadline has come;
+/// why the deployment must be stopped when a hook went silent.
+pub async fn silent_hook(
+    codedeploy: &aws_sdk_codedeploy::Client,
+    hook_timeout: chrono::Duration,
+    deployment: &str,
+    w: &mut HookWatch,
+) -> Result<Option<String>, WatchdogError> {
+    let now = Utc::now();
+    if w.read && w.due.is_none_or(|d| now < d) {
+        return Ok(None);
+    }
+    let events = lifecycle_events(codedeploy, deployment).await?;
+    w.read = true;
+    let hooks: Vec<&str> = crate::deploy::appspec::hook_placement()
+        .iter()
+        .map(|h| h.0)
+        .collect();
+    match hook_verdict(&events, &hooks, Utc::now(), hook_timeout) {
+        HookVerdict::Waiting(due) => {
+            w.due = due;
+            Ok(None)
+        }
+        HookVerdict::Silent(why) => Ok(Some(why)),
+    }
 }
