@@ -42,7 +42,7 @@ X86_DIR  := $(CARGO_TARGET_DIR)/lambda-x86_64
 MAX_PACKAGE_BYTES ?= 6000000
 SMOKE_RUNS ?= 5
 
-.PHONY: help setup test rust-checks template-checks cli build build-x86 build-dev smoke cold-start readiness deploy live-test clean
+.PHONY: help setup test rust-checks template-checks cli build build-x86 build-dev smoke cold-start rehearse readiness deploy live-test clean
 
 help:
 	@echo "make test    - install tools if missing, then fmt, clippy, cargo test, tag policy,"
@@ -51,6 +51,7 @@ help:
 	@echo "               and cold-start smoke test on an x86_64 build of the same profile"
 	@echo "make build   - the shipping build alone (sam build; also make build-dev, the edit loop)"
 	@echo "make cold-start - the cold-start measurement: 30 runs per function, bound 15 ms"
+	@echo "make rehearse - the deployment rehearsal of every built-in scenario, timed (docs/rehearsal.md)"
 	@echo "make readiness - the account readiness check alone (creates the ECS service-linked role"
 	@echo "               if missing; READINESS_FLAGS= to only read)"
 	@echo "make deploy  - the same set-up, then the readiness check, sam build, orderbroker"
@@ -159,6 +160,14 @@ smoke: build-x86
 cold-start: build-x86
 	mkdir -p .aws-sam
 	$(TOOLS)/bin/python scripts/cold-start.py $(X86_DIR) --runs 30 --bound-ms 15 --json .aws-sam/cold-start.json
+
+# The deployment rehearsal of every built-in scenario (docs/rehearsal.md): the table, then how
+# long it took (the debug build make test builds, all cores). Exits 1 when a scenario misses its
+# bound, as `orderbroker rehearse --all` does.
+rehearse: cli
+	@start=$$(date +%s%N); code=0; $(ORDERBROKER) rehearse --all || code=$$?; \
+	echo "rehearse --all: $$(( ($$(date +%s%N) - start) / 1000000 )) ms (debug build, $$(nproc) cores), exit $$code"; \
+	exit $$code
 
 # The edit loop: the shipping build of every function after a change (what `make deploy` builds).
 build-dev: build

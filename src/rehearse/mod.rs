@@ -112,6 +112,9 @@ pub struct Rehearsal {
     pub runs: usize,
     /// The most failed production requests of any run.
     pub max_failed_production_requests: u64,
+    /// The longest onset -> stopped of any run (`None` when a run was never stopped or has no
+    /// onset): the silent-hook bound is held against it.
+    pub max_onset_to_stopped_s: Option<f64>,
     /// How many runs each mechanism stopped (`none`: not rolled back).
     pub stopped_by_runs: std::collections::BTreeMap<String, usize>,
     /// The shortest and longest of each lifecycle event and milestone over every run (s):
@@ -148,6 +151,10 @@ pub fn rehearse(setup: &Setup, sc: &Scenario, timeline: bool) -> Rehearsal {
             .max()
             .unwrap_or(0),
         ranges: ranges(all.iter().chain(std::iter::once(&nominal))),
+        max_onset_to_stopped_s: all
+            .iter()
+            .map(|r| Some(r.stopped_after_s? - r.onset_s?))
+            .try_fold(f64::NEG_INFINITY, |m, x| x.map(|x| m.max(x))),
         stopped_by_runs: all.iter().fold(Default::default(), |mut m, r| {
             let by = r.stopped_by.clone().unwrap_or_else(|| "none".into());
             *m.entry(by).or_insert(0) += 1;

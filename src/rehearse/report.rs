@@ -71,13 +71,12 @@ pub fn misses(r: &Rehearsal, setup: &Setup) -> Vec<String> {
         }
         Kind::SilentHook => {
             let bound = f64::from(setup.timing.hook_timeout_seconds) + SILENT_HOOK_MARGIN_SECONDS;
-            match (worst.stopped_after_s, worst.onset_s) {
-                (Some(s), Some(o)) if s - o <= bound => {}
-                (Some(s), Some(o)) => out.push(format!(
-                    "worst case: onset -> stopped {:.0} s > {bound:.0} s",
-                    s - o
+            match r.max_onset_to_stopped_s {
+                Some(s) if s <= bound => {}
+                Some(s) => out.push(format!(
+                    "worst case: onset -> stopped {s:.0} s > {bound:.0} s"
                 )),
-                _ => out.push("worst case: never stopped".into()),
+                None => out.push("some run was never stopped".into()),
             }
         }
     }
