@@ -56,6 +56,16 @@ impl Sim<'_> {
             .collect()
     }
 
+    /// When gate `i`, started at `started`, must have its verdict: its Lambda timeout less the
+    /// report reserve, at most `max_run` (as `gates::hook::handle` bounds the run).
+    fn gate_until(&self, i: usize, started: i64) -> i64 {
+        let cfg = &self.setup.hooks[i].1;
+        let lambda = i64::from(self.setup.timing.hook_timeout_seconds) * MS;
+        let budget =
+            (lambda - cfg.report_reserve.as_millis() as i64).min(cfg.max_run.as_millis() as i64);
+        started + budget
+    }
+
     /// One reading of target health by gate `i`, started at `started`.
     pub(super) fn on_gate_poll(&mut self, i: usize, started: i64, now: i64) {
         if self.cd.stopped_at.is_some() || self.cd.hook != Some(i) {
@@ -75,10 +85,16 @@ impl Sim<'_> {
             cfg.wait.readiness,
         );
         match readiness {
-            Readiness::Ready => self.send_orders(i, now),
-            Readiness::Wait(_) => {
-                let poll = cfg.wait.poll.as_millis() as i64;
-                self.at(now + poll.max(1), Ev::GatePoll(i, started));
+            Readiness::Ready => self.send_orders(i, started, now),
+            Readiness::Wait(why) => {
+                let next = now + (cfg.wait.poll.as_millis() as i64).max(1);
+                if next >= self.gate_until(i, started) {
+                    let why =
+                        format!("the time budget ran out waiting for a healthy target: {why}");
+                    self.report(i, now, Verdict::Fail(format!("target health: {why}")));
+                } else {
+                    self.at(next, Ev::GatePoll(i, started));
+                }
             }
             Readiness::Fail(why) => {
                 self.report(i, now, Verdict::Fail(format!("target health: {why}")))
@@ -119,8 +135,10 @@ impl Sim<'_> {
         }
     }
 
-    /// The health warm-up and the orders; reports at the end.
-    fn send_orders(&mut self, i: usize, now: i64) {
+    /// The health warm-up and the orders; reports at the end, or when the function's budget
+    /// runs out (its Lambda timeout less the report reserve, at most `max_run`, as
+    /// `gates::hook::handle` bounds the run).
+    fn send_orders(&mut self, i: usize, started: i64, now: i64) {
         let cfg = self.setup.hooks[i].1.clone();
         let v = &cfg.validation;
         let (listener_class, open) = match cfg.listener {
@@ -142,8 +160,9 @@ impl Sim<'_> {
         // The run for this many healthy targets, as gates::aws::gate sizes it.
         let v = v.for_targets(targets.len());
         let (results, end) = self.orders(i, &v, (t0, &targets), listener_class);
-        let verdict = judge(&v, &health, &results, false);
-        self.report(i, end, verdict);
+        let until = self.gate_until(i, started);
+        let verdict = judge(&v, &health, &results, end > until);
+        self.report(i, end.min(until), verdict);
     }
 
     fn health(&self, v: &crate::gates::validation::ValidationConfig, open: bool) -> HealthOutcome {

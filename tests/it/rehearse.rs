@@ -165,6 +165,13 @@ fn the_model_runs_the_gates_with_the_functions_own_settings() {
     assert_eq!(orders(&t), vec![170, 170, 170]);
     let more = with_env(&t, "traffic-validator", "SYNTHETIC_ORDERS", "40");
     assert_eq!(orders(&more), vec![190, 190, 190]);
+    // The function's own time budget (MAX_RUN_SECONDS) bounds the run: too short, it fails.
+    let short = with_env(&t, "traffic-validator", "MAX_RUN_SECONDS", "30");
+    let o = nominal(&short, &good);
+    assert_eq!(
+        o.cd.stopped_by.map(|b| b.label()).as_deref(),
+        Some("gate:AfterAllowTestTraffic")
+    );
     let fewer = with_env(&t, "traffic-validator", "WARMUP_ORDERS_PER_TARGET", "2");
     assert_eq!(
         orders(&fewer),
