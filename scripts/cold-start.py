@@ -110,7 +110,7 @@ def scenarios(aws_url):
                 P99_THRESHOLD_MS="500", READINESS_SECONDS="60", NEVER_HEALTHY_SECONDS="85",
                 WARMUP_ORDERS="10", WARMUP_ORDERS_PER_TARGET="50", REPORT_RESERVE_SECONDS="15",
                 LISTENER="test",
-                TEST_LISTENER_URL=aws_url, LISTENER_ARN=LISTENER)
+                TEST_LISTENER_URL=aws_url, PRODUCTION_LISTENER_URL=aws_url, LISTENER_ARN=LISTENER)
     return {
         "market-warmup": (dict(common,
             SCALABLE_RESOURCE_ID=f"service/{CLUSTER}/{SERVICE}",

@@ -741,3 +741,66 @@ fn the_canned_segment_the_cold_start_smoke_test_sends_is_a_valid_short_segment()
         "at least one order is sent"
     );
 }
+
+/// The smoke test's environment for each function (scripts/cold-start.py) names every variable
+/// the template gives that function: a variable a function requires and the smoke lacks fails
+/// `make test` only at the smoke, late; this names it at once.
+#[test]
+fn the_cold_start_smoke_sets_every_variable_the_template_sets() {
+    let script =
+        std::fs::read_to_string(crate::support::root().join("scripts/cold-start.py")).unwrap();
+    let body = &script[script.find("def scenarios(aws_url):").unwrap()..];
+    let body = &body[..body.find("\n# ----").unwrap()];
+    let keys_in = |text: &str| -> std::collections::BTreeSet<String> {
+        let mut keys = std::collections::BTreeSet::new();
+        for token in
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '=' || c == '"'))
+        {
+            let token = token.trim_matches('"');
+            let name = token.split('=').next().unwrap_or_default();
+            if (token.contains('=') || text.contains(&format!("\"{name}\":")))
+                && !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            {
+                keys.insert(name.to_string());
+            }
+        }
+        if text.contains("dict(common") {
+            keys.insert("STACK_NAME".into());
+        }
+        keys
+    };
+    let template =
+        orderbroker::cfn::template::Template::load(crate::support::root().join("template.yaml"))
+            .unwrap();
+    for f in template.resources_of_type("AWS::Serverless::Function") {
+        let handler = f
+            .prop("Handler")
+            .and_then(|h| h.as_str())
+            .unwrap()
+            .to_string();
+        let block = if handler == "traffic-validator" {
+            let at = body.find("hook = dict(").unwrap();
+            &body[at..at + body[at..].find("return").unwrap()]
+        } else {
+            let at = body
+                .find(&format!("\"{handler}\": ("))
+                .unwrap_or_else(|| panic!("scripts/cold-start.py has no {handler}"));
+            &body[at..at + body[at..].find(".json\"").unwrap()]
+        };
+        let smoke = keys_in(block);
+        let vars = f
+            .prop("Environment.Variables")
+            .and_then(|v| v.as_object())
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        let missing: Vec<&String> = vars.iter().filter(|v| !smoke.contains(*v)).collect();
+        assert!(
+            missing.is_empty(),
+            "{} ({handler}): the smoke sets no {missing:?}",
+            f.id
+        );
+    }
+}
