@@ -26,14 +26,27 @@ pub async fn lifecycle_events(
     let mut ids: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let page = codedeploy
+        use aws_sdk_codedeploy::operation::list_deployment_targets::ListDeploymentTargetsError as E;
+        let page = match codedeploy
             .list_deployment_targets()
             .deployment_id(deployment)
             .set_next_token(token.take())
             .send()
             .await
-            .aws("codedeploy:ListDeploymentTargets")
-            .map_err(|e| e.on(deployment))?;
+        {
+            // Documented for a deployment that has not started: no lifecycle event yet.
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(E::DeploymentNotStartedException(_))
+                ) =>
+            {
+                return Ok(Vec::new())
+            }
+            other => other
+                .aws("codedeploy:ListDeploymentTargets")
+                .map_err(|e| e.on(deployment))?,
+        };
         ids.extend(page.target_ids().iter().cloned());
         match page.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),

@@ -61,6 +61,8 @@ struct World {
     healthy_targets: usize,
     /// The deployment's lifecycle events: (name, status, started this long ago).
     lifecycle: Vec<(&'static str, &'static str, i64)>,
+    /// ListDeploymentTargets answers DeploymentNotStartedException.
+    not_started: bool,
 }
 
 impl Default for World {
@@ -73,6 +75,7 @@ impl Default for World {
             running_since: None,
             healthy_targets: 0,
             lifecycle: vec![],
+            not_started: false,
         }
     }
 }
@@ -211,7 +214,17 @@ fn mocks(w: &World) -> Mocks {
             .set_deployments(Some(in_progress.iter().map(|s| s.to_string()).collect()))
             .build()
     }));
-    rules_cd.extend(lifecycle_mocks(&w.lifecycle));
+    if w.not_started {
+        rules_cd.push(
+            mock!(cd::Client::list_deployment_targets).then_error(|| {
+                cd::operation::list_deployment_targets::ListDeploymentTargetsError::DeploymentNotStartedException(
+                    cd::types::error::DeploymentNotStartedException::builder().build(),
+                )
+            }),
+        );
+    } else {
+        rules_cd.extend(lifecycle_mocks(&w.lifecycle));
+    }
     let stop = mock!(cd::Client::stop_deployment)
         .match_requests(|r| {
             r.deployment_id() == Some(NEW) && r.auto_rollback_enabled() == Some(true)
@@ -563,6 +576,15 @@ async fn the_minute_check_stops_a_deployment_whose_hook_never_reports() {
     };
     let (calls, handled) = run(&fine, std::slice::from_ref(&check)).await;
     assert_eq!(calls, 0, "{handled:?}");
+    // A deployment not started yet (documented DeploymentNotStartedException): no events, no
+    // error, the health check goes on.
+    let early = World {
+        not_started: true,
+        ..silent
+    };
+    let (calls, handled) = run(&early, std::slice::from_ref(&check)).await;
+    assert_eq!(calls, 0, "{handled:?}");
+    assert!(handled[0].starts_with("healthy"), "{handled:?}");
 }
 
 #[test]
