@@ -409,9 +409,10 @@ fn rehearsal(l: &Live, scenario: &str) -> orderbroker::rehearse::Rehearsal {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let p = orderbroker::cfn::resolve::Parameters::new(&t, &pairs);
-    let setup = Setup::new(&t, &p).unwrap_or_else(|e| panic!("the rehearsal: {e}"));
-    rehearse(&setup, &built_in(scenario).unwrap(), false)
+    let s = built_in(scenario).unwrap();
+    let setup =
+        Setup::for_scenario(&t, &pairs, &s).unwrap_or_else(|e| panic!("the rehearsal: {e}"));
+    rehearse(&setup, &s, false)
 }
 
 /// Which mechanism stopped the deployment, and each lifecycle event's duration from CodeDeploy

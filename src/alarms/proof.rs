@@ -207,8 +207,9 @@ fn class_slot(c: Class) -> usize {
     }
 }
 
-/// How many of requests `(from, from + n]` a rate `r` fails.
-fn failing(from: u64, n: u64, r: f64) -> u64 {
+/// How many of requests `(from, from + n]` a rate `r` fails: request k fails when
+/// floor(k*r) > floor((k-1)*r) (the rehearsal's gates and production count with it too).
+pub fn failing(from: u64, n: u64, r: f64) -> u64 {
     if r <= 0.0 {
         return 0;
     }

@@ -53,22 +53,17 @@ pub struct Task {
     pub gate_served: u64,
 }
 
-/// Target health as `DescribeTargetHealth` would report it: state and reason.
-pub fn target_state(
+/// The target's health checks from registration, one a HealthCheckIntervalSeconds: each
+/// check's instant and the state after it (ELB: a new target is healthy after ONE pass,
+/// unhealthy after UnhealthyThresholdCount failures, back after HealthyThresholdCount passes).
+fn checks(
     task: &Task,
-    t: i64,
     hc: crate::timing::HealthCheck,
-) -> Option<(&'static str, Option<&'static str>)> {
-    if t < task.running || task.stopped.is_some_and(|s| s <= t) {
-        return None;
-    }
-    if task.stopping.is_some_and(|s| s <= t) {
-        return Some(("draining", Some("Target.DeregistrationInProgress")));
-    }
+) -> impl Iterator<Item = (i64, &'static str)> + '_ {
     let interval = i64::from(hc.interval_seconds.max(1)) * MS;
     let (mut state, mut fails, mut passes) = ("initial", 0u32, 0u32);
-    let mut at = task.running + interval;
-    while at <= t {
+    (1i64..).map(move |k| {
+        let at = task.running + k * interval;
         let pass = task.listens
             && task.app_ok.is_some_and(|a| a <= at)
             && task.crash_at.is_none_or(|c| at < c);
@@ -85,8 +80,26 @@ pub fn target_state(
                 state = "unhealthy";
             }
         }
-        at += interval;
+        (at, state)
+    })
+}
+
+/// Target health as `DescribeTargetHealth` would report it: state and reason.
+pub fn target_state(
+    task: &Task,
+    t: i64,
+    hc: crate::timing::HealthCheck,
+) -> Option<(&'static str, Option<&'static str>)> {
+    if t < task.running || task.stopped.is_some_and(|s| s <= t) {
+        return None;
     }
+    if task.stopping.is_some_and(|s| s <= t) {
+        return Some(("draining", Some("Target.DeregistrationInProgress")));
+    }
+    let state = checks(task, hc)
+        .take_while(|(at, _)| *at <= t)
+        .last()
+        .map_or("initial", |(_, s)| s);
     let reason = match state {
         "initial" => Some("Elb.RegistrationInProgress"),
         "unhealthy" if task.listens && task.crash_at.is_none_or(|c| t < c) => {
@@ -98,17 +111,13 @@ pub fn target_state(
     Some((state, reason))
 }
 
-/// The first instant the target is healthy (checks are only at interval steps).
+/// The first instant the target is healthy (checks are only at interval steps), by `until`.
 pub fn first_healthy(task: &Task, until: i64, hc: crate::timing::HealthCheck) -> Option<i64> {
-    let interval = i64::from(hc.interval_seconds.max(1)) * MS;
-    let mut at = task.running + interval;
-    while at <= until {
-        if target_state(task, at, hc).is_some_and(|(s, _)| s == "healthy") {
-            return Some(at);
-        }
-        at += interval;
-    }
-    None
+    let registered = |at: i64| task.stopping.or(task.stopped).is_none_or(|s| at < s);
+    checks(task, hc)
+        .take_while(|(at, _)| *at <= until && registered(*at))
+        .find(|(_, s)| *s == "healthy")
+        .map(|(at, _)| at)
 }
 
 /// The deployment clock in wall time: a whole minute plus the minute phase.

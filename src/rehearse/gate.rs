@@ -25,11 +25,11 @@ use super::ecs::{target_state, Group};
 use super::engine::{Ev, Sim, MS};
 use super::scenario::{PerPhase, DEFAULT_P99_MS};
 
-/// Whether request `k` (from 1) of a class with rate `r` is a failing (or slow) one.
+/// Whether request `k` (from 1) of a class with rate `r` is a failing (or slow) one
+/// (`alarms::proof::failing`, the rule the alarms' traffic uses).
 pub fn hits(k: u64, r: f64) -> bool {
-    k >= 1 && ((k as f64) * r).floor() > (((k - 1) as f64) * r).floor()
+    k >= 1 && crate::alarms::proof::failing(k - 1, 1, r) == 1
 }
-
 fn target_id(id: usize) -> String {
     format!("10.0.{}.{}:8080", id / 250, id % 250 + 4)
 }

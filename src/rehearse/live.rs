@@ -4,8 +4,9 @@
 //!
 //! CodeDeploy's `ErrorInformation.code` values used (API reference, `ErrorCode`):
 //! `HOOK_EXECUTION_FAILURE` (a hook reported Failed, or its event timed out), `ALARM_ACTIVE`
-//! (an alarm of the group), `MANUAL_STOP` (a StopDeployment: in this stack the watchdog, or an
-//! operator's `orderbroker rollback`), `TIMEOUT`.
+//! (an alarm of the group), `MANUAL_STOP`, `TIMEOUT`. ASSUMPTION (the enum is documented, not
+//! which code each cause leaves): a StopDeployment (in this stack the watchdog, or an operator's
+//! `orderbroker rollback`) leaves `MANUAL_STOP`; a live run prints the code it read either way.
 
 use super::Rehearsal;
 

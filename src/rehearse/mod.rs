@@ -138,9 +138,10 @@ pub fn rehearse(setup: &Setup, sc: &Scenario, timeline: bool) -> Rehearsal {
     );
     let mut all = runs::combinations(setup, sc, &mut cache);
     all.extend(runs::samples(setup, sc, &mut cache));
-    let bad = kind(sc, setup) != Kind::Good;
+    let kind = kind(sc, setup);
+    let bad = kind != Kind::Good;
     Rehearsal {
-        kind: kind(sc, setup),
+        kind,
         best_case: runs::pick(&all, bad, false),
         worst_case: runs::pick(&all, bad, true),
         runs: all.len() + 1,

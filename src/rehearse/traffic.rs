@@ -55,8 +55,9 @@ fn tasks(setup: &Setup, o: &Outcome, group: Group) -> Vec<proof::Task> {
         .collect()
 }
 
-/// The replacement (green) target group through the run.
-pub fn green(setup: &Setup, s: &Scenario, o: &Outcome, sampling: Sampling) -> GroupTraffic {
+/// Green's share of production from each instant, as CodeDeploy sets the production
+/// listener's weights: the canary, the full shift, and none again after a rollback.
+fn green_shares(setup: &Setup, o: &Outcome) -> Vec<(i64, f64, Class)> {
     let canary = f64::from(setup.timing.canary_percent) / 100.0;
     let mut shares = Vec::new();
     if let Some(c) = o.cd.canary {
@@ -68,64 +69,71 @@ pub fn green(setup: &Setup, s: &Scenario, o: &Outcome, sampling: Sampling) -> Gr
     if let (Some(b), Some(_)) = (o.cd.back_on_blue, o.cd.canary) {
         shares.push((secs(b), 0.0, Class::Full));
     }
-    let test: u64 = o
-        .gate_traffic
-        .iter()
-        .filter(|g| g.3 != "AfterAllowTraffic")
-        .map(|g| g.2)
-        .sum();
-    let first = o.gate_traffic.first().map(|g| secs(g.0));
+    shares
+}
+
+/// One target group through the run: green takes its shares of production and the gates'
+/// orders through the test listener; blue (the original) all of production before, the rest of
+/// it during, and all of it again after a rollback.
+fn group(setup: &Setup, s: &Scenario, o: &Outcome, sampling: Sampling, g: Group) -> GroupTraffic {
+    let green = green_shares(setup, o);
+    let (shares, gate, version) = match g {
+        Group::Green => {
+            let test: u64 = o
+                .gate_traffic
+                .iter()
+                .filter(|g| g.3 != "AfterAllowTraffic")
+                .map(|g| g.2)
+                .sum();
+            let gate = o.gate_traffic.first().map(|g| (secs(g.0), test));
+            let version = Version {
+                error_rate: per_class(s.green.error_rate, 0.0, 1.0),
+                p99_seconds: per_class(s.green.p99_ms, DEFAULT_P99_MS, 0.001),
+                cold: s.green.cold.map(|c| Cold {
+                    first_requests: c.first_requests,
+                    seconds: c.p99_ms / 1000.0,
+                }),
+            };
+            (green, gate, version)
+        }
+        Group::Blue => {
+            let rest = green
+                .iter()
+                .map(|(t, share, _)| (*t, 1.0 - share, Class::Full));
+            let version = Version {
+                error_rate: PerClass::all(s.blue.error_rate),
+                p99_seconds: PerClass::all(s.blue.p99_ms / 1000.0),
+                cold: None,
+            };
+            (
+                std::iter::once((0, 1.0, Class::Full)).chain(rest).collect(),
+                None,
+                version,
+            )
+        }
+    };
     GroupTraffic {
         offset: o.phase,
-        tasks: tasks(setup, o, Group::Green),
+        tasks: tasks(setup, o, g),
         shares,
-        gate: first.map(|f| (f, test)),
+        gate,
         rate: s.production_rps,
         noise: walk::Timeline::of(&setup.timing).noise,
-        version: Version {
-            error_rate: per_class(s.green.error_rate, 0.0, 1.0),
-            p99_seconds: per_class(s.green.p99_ms, DEFAULT_P99_MS, 0.001),
-            cold: s.green.cold.map(|c| Cold {
-                first_requests: c.first_requests,
-                seconds: c.p99_ms / 1000.0,
-            }),
-        },
+        version,
         end: secs(horizon(o)),
         to_unhealthy: i64::from(setup.timing.health_check.to_unhealthy()),
         sampling,
     }
 }
 
-/// The original (blue) target group: all of production, then what the canary leaves, then
-/// nothing, and all of it again after a rollback.
+/// The replacement (green) target group through the run.
+pub fn green(setup: &Setup, s: &Scenario, o: &Outcome, sampling: Sampling) -> GroupTraffic {
+    group(setup, s, o, sampling, Group::Green)
+}
+
+/// The original (blue) target group through the run.
 pub fn blue(setup: &Setup, s: &Scenario, o: &Outcome, sampling: Sampling) -> GroupTraffic {
-    let canary = f64::from(setup.timing.canary_percent) / 100.0;
-    let mut shares = vec![(0, 1.0, Class::Full)];
-    if let Some(c) = o.cd.canary {
-        shares.push((secs(c), 1.0 - canary, Class::Full));
-    }
-    if let Some(f) = o.cd.full {
-        shares.push((secs(f), 0.0, Class::Full));
-    }
-    if let (Some(b), Some(_)) = (o.cd.back_on_blue, o.cd.canary) {
-        shares.push((secs(b), 1.0, Class::Full));
-    }
-    GroupTraffic {
-        offset: o.phase,
-        tasks: tasks(setup, o, Group::Blue),
-        shares,
-        gate: None,
-        rate: s.production_rps,
-        noise: walk::Timeline::of(&setup.timing).noise,
-        version: Version {
-            error_rate: PerClass::all(s.blue.error_rate),
-            p99_seconds: PerClass::all(s.blue.p99_ms / 1000.0),
-            cold: None,
-        },
-        end: secs(horizon(o)),
-        to_unhealthy: i64::from(setup.timing.health_check.to_unhealthy()),
-        sampling,
-    }
+    group(setup, s, o, sampling, Group::Blue)
 }
 
 /// Metric stores and first-ALARM instants already computed: a store by the traffic it came
@@ -231,9 +239,7 @@ pub fn failed_production_requests(setup: &Setup, s: &Scenario, o: &Outcome) -> u
         produced += g.rate * share;
         let n = produced.floor() as u64 - before;
         let slot = usize::from(*class == Class::Full);
-        let r = rates.get(*class).min(1.0);
-        let f = |k: u64| (k as f64 * r).floor() as u64;
-        failed += f(index[slot] + n) - f(index[slot]);
+        failed += proof::failing(index[slot], n, rates.get(*class));
         index[slot] += n;
     }
     failed

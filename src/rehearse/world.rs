@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::cfn::resolve::Parameters;
 use crate::cfn::template::{lookup, Template};
 use crate::gates::hook::{HookConfig, Listener};
-use crate::network::{reachability, Scheme};
+use crate::network::reachability;
 use crate::timing::model::TimingModel;
 use crate::watchdog::aws::WatchdogConfig;
 
@@ -20,6 +20,10 @@ pub enum SetupError {
     Template(String),
     #[error("{function}: {why}")]
     Function { function: String, why: String },
+    #[error("parameters: {}", .0.join("; "))]
+    Values(Vec<String>),
+    #[error("the template's rule {rule} refuses these parameters: {description}")]
+    Refused { rule: String, description: String },
 }
 
 /// Placeholders an internet-facing scenario uses unless `parameters:` sets them.
@@ -120,7 +124,30 @@ fn watchdog(t: &Template, p: &Parameters) -> Result<WatchdogConfig, SetupError> 
 }
 
 impl Setup {
-    /// Reads the setup from the template with a scenario's parameter values.
+    /// The setup a scenario is rehearsed with: `base` (make deploy's values, or a deployed
+    /// stack's) with the scenario's on top, refused as CloudFormation would refuse them (a value
+    /// outside the template's constraints, a Rules assertion: `cfn::rules`).
+    pub fn for_scenario(
+        t: &Template,
+        base: &[(String, String)],
+        s: &Scenario,
+    ) -> Result<Self, SetupError> {
+        let pairs = scenario_pairs(base, s);
+        let wrong = crate::cfn::resolve::check_values(t, &pairs);
+        if !wrong.is_empty() {
+            return Err(SetupError::Values(wrong));
+        }
+        let p = Parameters::new(t, &pairs);
+        if let Some(r) = crate::cfn::rules::check(t, &p).refused.into_iter().next() {
+            return Err(SetupError::Refused {
+                rule: r.rule,
+                description: r.description,
+            });
+        }
+        Self::new(t, &p)
+    }
+
+    /// Reads the setup from the template with these parameter values.
     pub fn new(t: &Template, p: &Parameters) -> Result<Self, SetupError> {
         let timing = TimingModel::with_parameters(t, p).map_err(|e| SetupError::Template(e.0))?;
         let test = gate(t, p, "test")?;
@@ -164,7 +191,6 @@ fn gate_paths(t: &Template, p: &Parameters) -> Result<(bool, bool), SetupError> 
             .filter(|v| v.name.starts_with("gate ") && v.name.ends_with(suffix))
             .all(|v| v.open)
     };
-    let _ = Scheme::Internal;
     Ok((open("-> test listener"), open("-> production listener")))
 }
 

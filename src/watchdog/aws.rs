@@ -375,17 +375,16 @@ fn task_view(t: &aws_sdk_ecs::types::Task) -> TaskStopped {
     }
 }
 
-/// The service's tasks of one task definition revision in a desired status, described.
-/// ListTasks filters by the revision's `family` ("Specifying a family limits the results to
-/// tasks that belong to that family", ECS API reference) with the desired status (needed to see
-/// stopped tasks); DescribeTasks (batches of 100) keeps this revision and this service's group.
+/// The service's stopped tasks of one task definition revision, described. ListTasks filters by
+/// the revision's `family` ("Specifying a family limits the results to tasks that belong to
+/// that family", ECS API reference) and desired status STOPPED (needed to see stopped tasks);
+/// DescribeTasks (batches of 100) keeps this revision and this service's group.
 /// Neither `startedBy` nor `serviceName` is relied on (what they return for task-set tasks is
 /// not documented).
-async fn tasks_of(
+async fn stopped_tasks_of(
     c: &WatchdogClients,
     cfg: &WatchdogConfig,
     task_definition: &str,
-    status: DesiredStatus,
 ) -> Result<Vec<TaskStopped>, WatchdogError> {
     let family = family_of(task_definition);
     let arns: Vec<String> = c
@@ -393,7 +392,7 @@ async fn tasks_of(
         .list_tasks()
         .cluster(&cfg.cluster)
         .family(family)
-        .desired_status(status)
+        .desired_status(DesiredStatus::Stopped)
         .into_paginator()
         .items()
         .send()
@@ -437,7 +436,7 @@ async fn counted_stops(
     cfg: &WatchdogConfig,
     this: &TaskStopped,
 ) -> Result<usize, WatchdogError> {
-    let stopped = tasks_of(c, cfg, &this.task_definition_arn, DesiredStatus::Stopped).await?;
+    let stopped = stopped_tasks_of(c, cfg, &this.task_definition_arn).await?;
     let mut counted: BTreeSet<String> = stopped
         .iter()
         .filter(|t| t.last_status == "STOPPED" && classify(t, cfg.never_healthy).counted())

@@ -5,11 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use orderbroker::cfn::resolve::Parameters;
 use orderbroker::cfn::samconfig::SamConfig;
 use orderbroker::cfn::template::Template;
 use orderbroker::rehearse::scenario::{self, Scenario, BUILT_IN};
-use orderbroker::rehearse::world::{scenario_pairs, Setup};
+use orderbroker::rehearse::world::Setup;
 use orderbroker::rehearse::{engine, latencies, rehearse, report, Rehearsal};
 use orderbroker::timing::deploy_parameters;
 use serde_json::Value;
@@ -35,8 +34,7 @@ fn base(t: &Template) -> Vec<(String, String)> {
 }
 
 fn setup_of(t: &Template, s: &Scenario) -> Setup {
-    let p = Parameters::new(t, &scenario_pairs(&base(t), s));
-    Setup::new(t, &p).expect("the rehearsal reads the template")
+    Setup::for_scenario(t, &base(t), s).expect("the rehearsal reads the template")
 }
 
 /// Each built-in scenario rehearsed once for every test.

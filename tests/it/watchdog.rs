@@ -647,33 +647,27 @@ fn hook_silence_is_judged_on_hook_events_only() {
 fn configuration_errors_name_the_variable() {
     let e = WatchdogConfig::from_env(|k| (k == "CLUSTER").then(|| "c".to_string())).unwrap_err();
     assert!(e.to_string().contains("SERVICE_NAME"), "{e}");
-    let env = |k: &str| match k {
-        "CLUSTER" | "SERVICE_NAME" | "APPLICATION_NAME" | "DEPLOYMENT_GROUP" => {
-            Some("x".to_string())
-        }
-        "NEVER_HEALTHY_SECONDS" => Some("soon".to_string()),
-        _ => None,
+    // The required names set, the numbers given: the first missing or malformed is named.
+    let fails_on = |numbers: &[(&str, &str)]| {
+        let numbers: Vec<(String, String)> = numbers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        WatchdogConfig::from_env(|k| match k {
+            "CLUSTER" | "SERVICE_NAME" | "APPLICATION_NAME" | "DEPLOYMENT_GROUP" => {
+                Some("x".to_string())
+            }
+            _ => numbers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+        })
+        .unwrap_err()
+        .to_string()
     };
-    let e = WatchdogConfig::from_env(env).unwrap_err();
-    assert!(e.to_string().contains("NEVER_HEALTHY_SECONDS"), "{e}");
-    let env = |k: &str| match k {
-        "CLUSTER" | "SERVICE_NAME" | "APPLICATION_NAME" | "DEPLOYMENT_GROUP" => {
-            Some("x".to_string())
-        }
-        "NEVER_HEALTHY_SECONDS" => Some("85".to_string()),
-        _ => None,
-    };
-    let e = WatchdogConfig::from_env(env).unwrap_err();
-    assert!(e.to_string().contains("READINESS_SECONDS"), "{e}");
-    let env = |k: &str| match k {
-        "CLUSTER" | "SERVICE_NAME" | "APPLICATION_NAME" | "DEPLOYMENT_GROUP" => {
-            Some("x".to_string())
-        }
-        "NEVER_HEALTHY_SECONDS" | "READINESS_SECONDS" => Some("85".to_string()),
-        _ => None,
-    };
-    let e = WatchdogConfig::from_env(env).unwrap_err();
-    assert!(e.to_string().contains("HOOK_TIMEOUT_SECONDS"), "{e}");
+    let e = fails_on(&[("NEVER_HEALTHY_SECONDS", "soon")]);
+    assert!(e.contains("NEVER_HEALTHY_SECONDS"), "{e}");
+    let e = fails_on(&[("NEVER_HEALTHY_SECONDS", "85")]);
+    assert!(e.contains("READINESS_SECONDS"), "{e}");
+    let e = fails_on(&[("NEVER_HEALTHY_SECONDS", "85"), ("READINESS_SECONDS", "85")]);
+    assert!(e.contains("HOOK_TIMEOUT_SECONDS"), "{e}");
 }
 
 #[tokio::test]

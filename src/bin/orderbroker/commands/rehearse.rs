@@ -6,15 +6,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 
-use orderbroker::cfn::resolve::{check_values, Parameters};
-use orderbroker::cfn::rules;
 use orderbroker::cfn::samconfig::SamConfig;
 use orderbroker::cfn::template::Template;
 use orderbroker::rehearse::scenario::{self, Scenario, BUILT_IN};
-use orderbroker::rehearse::world::{scenario_pairs, Setup};
+use orderbroker::rehearse::world::Setup;
 use orderbroker::rehearse::{rehearse, report, Rehearsal};
 use orderbroker::timing::deploy_parameters;
 
@@ -56,22 +54,7 @@ fn load_scenario(arg: &str) -> Result<Scenario> {
 
 /// The setup for one scenario; a value the template refuses is bad input (exit 2).
 fn setup(t: &Template, base: &[(String, String)], s: &Scenario) -> Result<Setup> {
-    let pairs = scenario_pairs(base, s);
-    let wrong = check_values(t, &pairs);
-    if !wrong.is_empty() {
-        bail!("scenario {}: parameters: {}", s.name, wrong.join("; "));
-    }
-    let p = Parameters::new(t, &pairs);
-    let verdict = rules::check(t, &p);
-    if let Some(r) = verdict.refused.first() {
-        bail!(
-            "scenario {}: the template's rule {} refuses these parameters: {}",
-            s.name,
-            r.rule,
-            r.description
-        );
-    }
-    Setup::new(t, &p).with_context(|| format!("scenario {}", s.name))
+    Setup::for_scenario(t, base, s).with_context(|| format!("scenario {}", s.name))
 }
 
 /// Each scenario rehearsed (the model is pure and each run independent: the scenarios are
